@@ -1,0 +1,196 @@
+// Node-API glue: typed arrays in, plain pointers to native/, results out. No mathematics and no
+// validation rules here (src/ owns those); only the checks that keep native code inside the memory
+// it was given, whatever JavaScript passes.
+#include <napi.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "../native/dispatch.hpp"
+#include "../native/linear.hpp"
+#include "../native/thread_pool.hpp"
+#include "async_job.hpp"
+#include "views.hpp"
+
+namespace softmax_simd {
+namespace {
+
+// Options of the fused pass, read from a plain object on the main thread.
+template <typename T>
+struct LossArgs {
+  LossProblem<T> problem;
+  double* sums = nullptr;
+  size_t threads = 1;
+  const LinearKernels<T>* kern = nullptr;
+};
+
+template <typename T>
+LossArgs<T> read_loss_args(const Napi::Object& o, Keepalive* keep) {
+  LossArgs<T> a;
+  auto& pb = a.problem;
+  pb.N = get_size(o, "N");
+  pb.D = get_size(o, "D");
+  pb.K = get_size(o, "K");
+  pb.X = view<T>(o, "X", checked_mul(pb.N, pb.D), keep).data;
+  pb.W = view<T>(o, "W", checked_mul(pb.D, pb.K), keep).data;
+  pb.b = optional_view<T>(o, "b", pb.K, keep);
+  pb.labels = optional_view<int32_t>(o, "labels", pb.N, keep);
+  pb.targets = optional_view<T>(o, "targets", checked_mul(pb.N, pb.K), keep);
+  if ((pb.labels == nullptr) == (pb.targets == nullptr))
+    throw Napi::TypeError::New(o.Env(), "internal: exactly one of labels and targets is required");
+  pb.class_weights = optional_view<double>(o, "classWeights", pb.K, keep);
+  pb.sample_weights = optional_view<double>(o, "sampleWeights", pb.N, keep);
+  Napi::Value ignore = o.Get("ignoreIndex");
+  if (ignore.IsNumber()) {
+    pb.has_ignore_index = true;
+    pb.ignore_index = ignore.As<Napi::Number>().Int64Value();
+  }
+  Napi::Value eps = o.Get("labelSmoothing");
+  pb.label_smoothing = eps.IsNumber() ? eps.As<Napi::Number>().DoubleValue() : 0.0;
+  if (!(pb.label_smoothing >= 0 && pb.label_smoothing <= 1))
+    throw Napi::RangeError::New(o.Env(), "internal: labelSmoothing outside [0, 1]");
+  pb.row_losses = const_cast<T*>(optional_view<T>(o, "rowLosses", pb.N, keep));
+  a.sums = const_cast<double*>(view<double>(o, "sums", loss_sums_size(pb.D, pb.K), keep).data);
+  a.threads = get_threads(o);
+  return a;
+}
+
+const LinearKernels<float>& kernels_for(float*) { return *active_kernels().linear_f32; }
+const LinearKernels<double>& kernels_for(double*) { return *active_kernels().linear_f64; }
+
+Napi::Object outcome_object(Napi::Env env, LossOutcome out) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("status", static_cast<int>(out.status));
+  o.Set("row", static_cast<double>(out.row));
+  return o;
+}
+
+template <typename T>
+Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto job = std::make_unique<FunctionJob>(env);
+  LossArgs<T> a = read_loss_args<T>(o, async ? &job->keep : nullptr);
+  a.kern = &kernels_for(static_cast<T*>(nullptr));
+  if (!async) return outcome_object(env, loss_grad(*a.kern, a.problem, a.threads, a.sums));
+  auto outcome = std::make_shared<LossOutcome>();
+  job->execute = [a, outcome] { *outcome = loss_grad(*a.kern, a.problem, a.threads, a.sums); };
+  job->complete = [outcome](Napi::Env e) -> Napi::Value { return outcome_object(e, *outcome); };
+  return submit(env, std::move(job));
+}
+
+Napi::Value LossGrad(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "internal: lossGrad expects an options object");
+  switch (float_kind(info[0].As<Napi::Object>(), "X")) {
+    case napi_float32_array:
+      return loss_grad_typed<float>(info, async);
+    default:
+      return loss_grad_typed<double>(info, async);
+  }
+}
+
+template <typename T>
+Napi::Value linear_op_typed(const Napi::CallbackInfo& info, const std::string& op, bool async) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto job = std::make_unique<FunctionJob>(env);
+  Keepalive* keep = async ? &job->keep : nullptr;
+  const size_t N = get_size(o, "N"), K = get_size(o, "K");
+  const size_t threads = get_threads(o);
+  const LinearKernels<T>* kern = &kernels_for(static_cast<T*>(nullptr));
+  std::function<bool()> work;
+  if (op == "softmax") {
+    const T* S = view<T>(o, "S", checked_mul(N, K), keep).data;
+    T* P = const_cast<T*>(view<T>(o, "out", checked_mul(N, K), keep).data);
+    work = [=] { return softmax(*kern, S, N, K, P, threads); };
+  } else {
+    const size_t D = get_size(o, "D");
+    const T* X = view<T>(o, "X", checked_mul(N, D), keep).data;
+    const T* W = view<T>(o, "W", checked_mul(D, K), keep).data;
+    const T* b = optional_view<T>(o, "b", K, keep);
+    if (op == "scores") {
+      T* S = const_cast<T*>(view<T>(o, "out", checked_mul(N, K), keep).data);
+      work = [=] { return scores(*kern, X, N, D, W, K, b, S, threads); };
+    } else {
+      int32_t* out = const_cast<int32_t*>(view<int32_t>(o, "out", N, keep).data);
+      work = [=] { return predict(*kern, X, N, D, W, K, b, out, threads); };
+    }
+  }
+  if (!async) {
+    if (!work()) throw Napi::Error::New(env, "out of memory");
+    return env.Undefined();
+  }
+  auto ok = std::make_shared<bool>(false);
+  job->execute = [work, ok] { *ok = work(); };
+  job->complete = [ok](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *ok); };
+  return submit(env, std::move(job));
+}
+
+Napi::Value LinearOp(const Napi::CallbackInfo& info, const std::string& op, bool async) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "internal: expects an options object");
+  const char* key = op == "softmax" ? "S" : "X";
+  if (float_kind(info[0].As<Napi::Object>(), key) == napi_float32_array)
+    return linear_op_typed<float>(info, op, async);
+  return linear_op_typed<double>(info, op, async);
+}
+
+Napi::Value Backend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", active_kernels().name);
+  Napi::Array compiled = Napi::Array::New(env);
+  Napi::Array supported = Napi::Array::New(env);
+  uint32_t i = 0, j = 0;
+  for (Isa isa : compiled_isas()) {
+    compiled.Set(i++, isa_name(isa));
+    if (cpu_supports(isa)) supported.Set(j++, isa_name(isa));
+  }
+  o.Set("compiled", compiled);
+  o.Set("supported", supported);
+  o.Set("maxThreads", static_cast<double>(ThreadPool::kMaxThreads));
+  return o;
+}
+
+Napi::Value SelectIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value()
+                                                             : std::string();
+  std::string error;
+  if (!select_isa(name, &error)) throw Napi::Error::New(env, error);
+  return Napi::String::New(env, active_kernels().name);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The choice is made once per process, at first load; later loads (worker_threads) keep it.
+  static const std::string load_error = [] {
+    const char* forced = std::getenv("SOFTMAX_SIMD_ISA");
+    std::string error;
+    select_isa(forced ? forced : "", &error);
+    return error;
+  }();
+  if (!load_error.empty()) throw Napi::Error::New(env, load_error);
+  init_async(env);
+  exports.Set("lossGrad", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return LossGrad(i, false); }));
+  exports.Set("lossGradAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return LossGrad(i, true); }));
+  for (const char* op : {"scores", "softmax", "predict"}) {
+    std::string name(op);
+    exports.Set(name, Napi::Function::New(env, [name](const Napi::CallbackInfo& i) { return LinearOp(i, name, false); }));
+    exports.Set(name + "Async", Napi::Function::New(env, [name](const Napi::CallbackInfo& i) { return LinearOp(i, name, true); }));
+  }
+  exports.Set("backend", Napi::Function::New(env, Backend));
+  exports.Set("selectIsa", Napi::Function::New(env, SelectIsa));
+  return exports;
+}
+
+}  // namespace
+}  // namespace softmax_simd
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  return softmax_simd::Init(env, exports);
+}
+
+NODE_API_MODULE(softmax_simd, InitAddon)

@@ -1,0 +1,63 @@
+// The kernel table: the few hot loops that differ per instruction set. Everything else (blocking,
+// softmax bookkeeping, loss options, threads) is ISA-independent driver code in native/*.cpp.
+//
+// A kernel file per instruction set per operation family (native/kernels/<family>_<isa>.cpp) defines
+// tables named <family>_<dtype>_<isa>, e.g. linear_f32_avx2. Files compiled with ISA flags must not
+// define or instantiate inline functions shared with other translation units (std:: templates
+// included): the linker could keep their AVX2 copy for callers on any CPU. Keep their helpers in an
+// anonymous namespace and use only plain loops and intrinsics there.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace softmax_simd {
+
+enum class Isa : int { scalar = 0, avx2 = 1, neon = 2 };
+
+// Layout of a gradient accumulator block: DK is acc[d * K + k] (the layout of W and dW),
+// KD is acc[k * D + d] (transposed; long contiguous runs along D when K is small).
+enum class GradLayout : int { DK = 0, KD = 1 };
+
+// W as the kernels see it: W is D×K row-major as the user gave it, Wt is its K×D transpose,
+// packed once per call by the driver so each kernel can use the layout its loop wants.
+template <typename T>
+struct WeightsView {
+  const T* W;
+  const T* Wt;
+  size_t D;
+  size_t K;
+};
+
+template <typename T>
+struct LinearKernels {
+  const char* isa;
+
+  // S[r * K + k] = bias[k] + sum_d X[r * D + d] * W[d * K + k]   for r < rows, k < K.
+  // bias may be null (no bias). X rows are contiguous (stride D); S is rows×K contiguous.
+  void (*scores)(const T* X, size_t rows, WeightsView<T> w, const T* bias, T* S);
+
+  // v[i] = exp(v[i]) for i < n. The driver only passes v <= 0 (the row max is subtracted first);
+  // values below the underflow edge must give +0 exactly, never NaN or a denormal garbage value.
+  void (*exp_inplace)(T* v, size_t n);
+
+  // acc += X^T G for one block of rows: X is rows×D, G is rows×K, acc is D×K in `layout`.
+  void (*grad_update)(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc,
+                      GradLayout layout);
+
+  // The accumulator layout grad_update is fastest with for this shape.
+  GradLayout (*grad_layout)(size_t D, size_t K);
+};
+
+extern const LinearKernels<float> linear_f32_scalar;
+extern const LinearKernels<double> linear_f64_scalar;
+#if defined(SOFTMAX_SIMD_HAVE_AVX2)
+extern const LinearKernels<float> linear_f32_avx2;
+extern const LinearKernels<double> linear_f64_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_NEON)
+extern const LinearKernels<float> linear_f32_neon;
+extern const LinearKernels<double> linear_f64_neon;
+#endif
+
+}  // namespace softmax_simd

@@ -1,0 +1,344 @@
+#include "linear.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "thread_pool.hpp"
+
+namespace softmax_simd {
+
+namespace {
+
+// Below this many multiply-adds a part is not worth a thread wake-up (about 10 us of work).
+constexpr size_t kMinWorkPerPart = size_t(1) << 18;
+
+// Budget for one block of X plus its scores and gradient rows: X is read twice per block (scores,
+// then the gradient update), so the block must still be in L2 (1 MiB per core here) the second time.
+constexpr size_t kBlockBytes = 160 * 1024;
+
+template <typename T>
+std::unique_ptr<T[]> try_alloc(size_t n) {
+  return std::unique_ptr<T[]>(new (std::nothrow) T[n == 0 ? 1 : n]);
+}
+
+template <typename T>
+void transpose(const T* W, size_t D, size_t K, T* Wt) {
+  for (size_t d = 0; d < D; ++d)
+    for (size_t k = 0; k < K; ++k) Wt[k * D + d] = W[d * K + k];
+}
+
+// A part's row range: part p of `parts` takes rows [N*p/parts, N*(p+1)/parts).
+inline size_t part_begin(size_t N, size_t p, size_t parts) {
+  return static_cast<size_t>((static_cast<unsigned __int128>(N) * p) / parts);
+}
+
+// Rows of the float32 accumulator between flushes into float64: long enough that the flush (D*K
+// adds) is noise next to the block work (rows*D*K multiply-adds), short enough that float32 sums of
+// that many rows keep their precision.
+template <typename T>
+size_t flush_rows() {
+  return std::numeric_limits<T>::digits > 24 ? std::numeric_limits<size_t>::max() : 256;
+}
+
+template <typename T>
+struct PartState {
+  std::unique_ptr<T[]> S, G, acc;
+  std::unique_ptr<T[]> M;  // row maxima of the block
+  std::unique_ptr<double[]> sums;
+  std::unique_ptr<double[]> t;  // the row's target weights t_c
+  LossOutcome outcome;
+  bool ok_alloc = false;
+};
+
+template <typename T>
+void flush(const T* acc, GradLayout layout, size_t D, size_t K, double* dW) {
+  if (layout == GradLayout::DK) {
+    for (size_t i = 0; i < D * K; ++i) dW[i] += static_cast<double>(acc[i]);
+  } else {
+    for (size_t k = 0; k < K; ++k)
+      for (size_t d = 0; d < D; ++d) dW[d * K + k] += static_cast<double>(acc[k * D + d]);
+  }
+}
+
+// The loss of one row and its gradient with respect to the scores, for every option:
+//   t_c  = the row's target weights (one-hot label, smoothed, class- and sample-weighted),
+//   L_i  = sum_c t_c (lse - f_c)        (never via log p: exact when p underflows),
+//   dL/df_c = p_c * sum_c t_c - t_c.
+// Returns false when the row is invalid (status set); `weight` is the row's share of the 'mean'
+// denominator.
+template <typename T>
+bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T* g, double* t,
+              double* loss, double* weight, LossOutcome* out) {
+  const size_t K = pb.K;
+  const double eps = pb.label_smoothing;
+  const double base = pb.sample_weights ? pb.sample_weights[i] : 1.0;
+  const double* cw = pb.class_weights;
+  if (pb.targets) {
+    const T* tr = pb.targets + i * K;
+    double total = 0;
+    for (size_t c = 0; c < K; ++c) {
+      const double v = static_cast<double>(tr[c]);
+      if (!(v >= 0) || !std::isfinite(v)) {
+        *out = {LossStatus::bad_target, i};
+        return false;
+      }
+      total += v;
+      t[c] = base * (cw ? cw[c] : 1.0) * ((1 - eps) * v + eps / static_cast<double>(K));
+    }
+    // Rows must sum to 1 within the dtype's rounding of K terms.
+    const double tol = 8.0 * static_cast<double>(K) * std::numeric_limits<T>::epsilon();
+    if (!(std::fabs(total - 1.0) <= tol)) {
+      *out = {LossStatus::bad_target, i};
+      return false;
+    }
+    *weight = base;
+  } else {
+    const int64_t y = pb.labels[i];
+    if (pb.has_ignore_index && y == pb.ignore_index) {
+      for (size_t c = 0; c < K; ++c) g[c] = T(0);
+      *loss = 0;
+      *weight = 0;
+      return true;
+    }
+    if (y < 0 || static_cast<uint64_t>(y) >= K) {
+      *out = {LossStatus::bad_label, i};
+      return false;
+    }
+    const double wy = cw ? cw[y] : 1.0;
+    for (size_t c = 0; c < K; ++c) t[c] = eps == 0 ? 0.0 : base * eps / double(K) * (cw ? cw[c] : 1.0);
+    t[y] += base * (1 - eps) * wy;
+    *weight = base * wy;
+  }
+  double sum = 0;
+  for (size_t c = 0; c < K; ++c) sum += static_cast<double>(e[c]);
+  const double lse = static_cast<double>(m) + std::log(sum);
+  double L = 0, tsum = 0;
+  for (size_t c = 0; c < K; ++c) {
+    if (t[c] == 0) continue;  // 0 * (lse - f_c) is 0 even where p_c underflows
+    L += t[c] * (lse - static_cast<double>(s[c]));
+    tsum += t[c];
+  }
+  if (!std::isfinite(L)) {
+    *out = {LossStatus::non_finite, i};
+    return false;
+  }
+  const double inv = 1.0 / sum;
+  for (size_t c = 0; c < K; ++c)
+    g[c] = static_cast<T>(static_cast<double>(e[c]) * inv * tsum - t[c]);
+  *loss = L;
+  return true;
+}
+
+template <typename T>
+void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, WeightsView<T> wv,
+                    GradLayout layout, size_t r_begin, size_t r_end, size_t B, PartState<T>& st) {
+  const size_t D = pb.D, K = pb.K;
+  double* sums = st.sums.get();
+  double* dW = sums + 2;
+  double* db = dW + D * K;
+  T* S = st.S.get();
+  T* G = st.G.get();
+  T* M = st.M.get();
+  T* acc = st.acc.get();
+  const size_t flush_every = flush_rows<T>();
+  size_t since_flush = 0;
+  double loss_sum = 0, weight_sum = 0;
+
+  for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
+    const size_t rows = std::min(B, r_end - r0);
+    const T* Xb = pb.X + r0 * D;
+    kern.scores(Xb, rows, wv, pb.b, S);
+    // Row maxima and the finiteness of every score; G holds s - max, then exp of it.
+    for (size_t r = 0; r < rows; ++r) {
+      const T* s = S + r * K;
+      T m = s[0];
+      bool finite = true;
+      for (size_t c = 0; c < K; ++c) {
+        finite = finite && std::isfinite(s[c]);
+        m = s[c] > m ? s[c] : m;
+      }
+      if (!finite) {
+        st.outcome = {LossStatus::non_finite, r0 + r};
+        return;
+      }
+      M[r] = m;
+      T* e = G + r * K;
+      for (size_t c = 0; c < K; ++c) e[c] = s[c] - m;
+    }
+    kern.exp_inplace(G, rows * K);
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t i = r0 + r;
+      T* g = G + r * K;
+      double L = 0, w = 0;
+      if (!row_loss(pb, i, S + r * K, M[r], g, g, st.t.get(), &L, &w, &st.outcome)) return;
+      if (pb.row_losses) pb.row_losses[i] = static_cast<T>(L);
+      loss_sum += L;
+      weight_sum += w;
+      for (size_t c = 0; c < K; ++c) db[c] += static_cast<double>(g[c]);
+    }
+    kern.grad_update(Xb, rows, D, G, K, acc, layout);
+    since_flush += rows;
+    if (since_flush >= flush_every) {
+      flush(acc, layout, D, K, dW);
+      std::memset(acc, 0, sizeof(T) * D * K);
+      since_flush = 0;
+    }
+  }
+  if (since_flush) flush(acc, layout, D, K, dW);
+  sums[0] = loss_sum;
+  sums[1] = weight_sum;
+}
+
+}  // namespace
+
+size_t parts_for(size_t N, size_t D, size_t K, size_t threads) {
+  if (threads <= 1 || N <= 1) return 1;
+  const double work = static_cast<double>(N) * static_cast<double>(D) * static_cast<double>(K);
+  const size_t by_work = static_cast<size_t>(std::max(1.0, work / double(kMinWorkPerPart)));
+  return std::max<size_t>(1, std::min({threads, N, by_work, ThreadPool::kMaxThreads}));
+}
+
+size_t block_rows(size_t D, size_t K, size_t elem_size) {
+  const size_t per_row = (D + 3 * K) * elem_size;
+  size_t b = kBlockBytes / std::max<size_t>(per_row, 1);
+  b = std::max<size_t>(4, std::min<size_t>(256, b));
+  return b;
+}
+
+template <typename T>
+LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, size_t threads,
+                      double* sums) {
+  const size_t N = pb.N, D = pb.D, K = pb.K;
+  const size_t parts = parts_for(N, D, K, threads);
+  const size_t B = block_rows(D, K, sizeof(T));
+  const GradLayout layout = kern.grad_layout(D, K);
+  auto Wt = try_alloc<T>(D * K);
+  if (!Wt) return {LossStatus::no_memory, 0};
+  transpose(pb.W, D, K, Wt.get());
+  const WeightsView<T> wv{pb.W, Wt.get(), D, K};
+
+  std::vector<PartState<T>> states(parts);
+  for (auto& st : states) {
+    st.S = try_alloc<T>(B * K);
+    st.G = try_alloc<T>(B * K);
+    st.M = try_alloc<T>(B);
+    st.acc = try_alloc<T>(D * K);
+    st.sums = try_alloc<double>(loss_sums_size(D, K));
+    st.t = try_alloc<double>(K);
+    if (!st.S || !st.G || !st.M || !st.acc || !st.sums || !st.t) return {LossStatus::no_memory, 0};
+    std::memset(st.acc.get(), 0, sizeof(T) * D * K);
+    std::memset(st.sums.get(), 0, sizeof(double) * loss_sums_size(D, K));
+  }
+  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
+    loss_grad_part(kern, pb, wv, layout, part_begin(N, p, parts), part_begin(N, p + 1, parts), B,
+                   states[p]);
+  });
+  // The first failing row of the batch: parts cover increasing row ranges.
+  for (auto& st : states)
+    if (st.outcome.status != LossStatus::ok) return st.outcome;
+  // Fixed summation order (part 0, 1, ...) keeps results bitwise reproducible per thread count.
+  const size_t n = loss_sums_size(D, K);
+  std::memcpy(sums, states[0].sums.get(), sizeof(double) * n);
+  for (size_t p = 1; p < parts; ++p)
+    for (size_t j = 0; j < n; ++j) sums[j] += states[p].sums[j];
+  return {};
+}
+
+template <typename T>
+bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
+            const T* b, T* S, size_t threads) {
+  auto Wt = try_alloc<T>(D * K);
+  if (!Wt) return false;
+  transpose(W, D, K, Wt.get());
+  const WeightsView<T> wv{W, Wt.get(), D, K};
+  const size_t parts = parts_for(N, D, K, threads);
+  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
+    const size_t r0 = part_begin(N, p, parts), r1 = part_begin(N, p + 1, parts);
+    if (r1 > r0) kern.scores(X + r0 * D, r1 - r0, wv, b, S + r0 * K);
+  });
+  return true;
+}
+
+template <typename T>
+void softmax_rows(const LinearKernels<T>& kern, const T* S, size_t rows, size_t K, T* P) {
+  for (size_t r = 0; r < rows; ++r) {
+    const T* s = S + r * K;
+    T* p = P + r * K;
+    T m = s[0];
+    for (size_t c = 1; c < K; ++c) m = s[c] > m ? s[c] : m;
+    // A row holding NaN or +Inf has no defined softmax: it comes out NaN, as in numpy.
+    for (size_t c = 0; c < K; ++c) p[c] = s[c] - m;
+    kern.exp_inplace(p, K);
+    double sum = 0;
+    for (size_t c = 0; c < K; ++c) sum += static_cast<double>(p[c]);
+    const double inv = 1.0 / sum;
+    for (size_t c = 0; c < K; ++c) p[c] = static_cast<T>(static_cast<double>(p[c]) * inv);
+  }
+}
+
+template <typename T>
+bool softmax(const LinearKernels<T>& kern, const T* S, size_t N, size_t K, T* P, size_t threads) {
+  const size_t parts = parts_for(N, 64, K, threads);
+  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
+    const size_t r0 = part_begin(N, p, parts), r1 = part_begin(N, p + 1, parts);
+    softmax_rows(kern, S + r0 * K, r1 - r0, K, P + r0 * K);
+  });
+  return true;
+}
+
+template <typename T>
+bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
+             const T* b, int32_t* out, size_t threads) {
+  auto Wt = try_alloc<T>(D * K);
+  if (!Wt) return false;
+  transpose(W, D, K, Wt.get());
+  const WeightsView<T> wv{W, Wt.get(), D, K};
+  const size_t parts = parts_for(N, D, K, threads);
+  const size_t B = block_rows(D, K, sizeof(T));
+  std::vector<std::unique_ptr<T[]>> scratch(parts);
+  for (auto& s : scratch) {
+    s = try_alloc<T>(B * K);
+    if (!s) return false;
+  }
+  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
+    const size_t r_begin = part_begin(N, p, parts), r_end = part_begin(N, p + 1, parts);
+    T* S = scratch[p].get();
+    for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
+      const size_t rows = std::min(B, r_end - r0);
+      kern.scores(X + r0 * D, rows, wv, b, S);
+      for (size_t r = 0; r < rows; ++r) {
+        const T* s = S + r * K;
+        size_t best = 0;
+        // Strict > keeps the lowest index on ties; a NaN compares false and never wins.
+        for (size_t c = 1; c < K; ++c)
+          if (s[c] > s[best] || (std::isnan(s[best]) && !std::isnan(s[c]))) best = c;
+        out[r0 + r] = static_cast<int32_t>(best);
+      }
+    }
+  });
+  return true;
+}
+
+template LossOutcome loss_grad<float>(const LinearKernels<float>&, const LossProblem<float>&,
+                                      size_t, double*);
+template LossOutcome loss_grad<double>(const LinearKernels<double>&, const LossProblem<double>&,
+                                       size_t, double*);
+template bool scores<float>(const LinearKernels<float>&, const float*, size_t, size_t,
+                            const float*, size_t, const float*, float*, size_t);
+template bool scores<double>(const LinearKernels<double>&, const double*, size_t, size_t,
+                             const double*, size_t, const double*, double*, size_t);
+template bool softmax<float>(const LinearKernels<float>&, const float*, size_t, size_t, float*,
+                             size_t);
+template bool softmax<double>(const LinearKernels<double>&, const double*, size_t, size_t,
+                              double*, size_t);
+template bool predict<float>(const LinearKernels<float>&, const float*, size_t, size_t,
+                             const float*, size_t, const float*, int32_t*, size_t);
+template bool predict<double>(const LinearKernels<double>&, const double*, size_t, size_t,
+                              const double*, size_t, const double*, int32_t*, size_t);
+
+}  // namespace softmax_simd
