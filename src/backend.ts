@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { loadAddon, packageRoot, type NativeAddon } from './loader.js';
+import { checkThreads, MAX_THREADS } from './validate.js';
+
+const addon: NativeAddon = loadAddon();
+let defaultThreads = Math.min(MAX_THREADS, Math.max(1, availableParallelism()));
+
+export function native(): NativeAddon {
+  return addon;
+}
+
+export interface BackendInfo {
+  /** True when the compiled addon runs the work. */
+  native: boolean;
+  /** The instruction set the kernels use now: 'avx2', 'neon' or 'scalar'. */
+  isa: string;
+  /** The instruction sets this build holds, best first. */
+  compiled: string[];
+  /** Those of them this CPU can run. */
+  supported: string[];
+  /** Threads a call uses unless told otherwise (setThreads). */
+  threads: number;
+  /** This package's version. */
+  version: string;
+  /** Why this ISA runs: chosen as the best the CPU supports, or forced by SOFTMAX_SIMD_ISA. */
+  reason: string;
+}
+
+const version: string = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+
+/** What runs, and why. */
+export function backend(): BackendInfo {
+  const b = addon.backend();
+  const forced = process.env.SOFTMAX_SIMD_ISA;
+  return {
+    native: true,
+    isa: b.isa,
+    compiled: b.compiled,
+    supported: b.supported,
+    threads: defaultThreads,
+    version,
+    reason: forced && forced !== 'auto' ? `forced by SOFTMAX_SIMD_ISA=${forced}` : 'the best instruction set this CPU supports',
+  };
+}
+
+/** Sets the number of threads calls use by default (initially os.availableParallelism()). */
+export function setThreads(n: number): void {
+  defaultThreads = checkThreads('n (setThreads)', n);
+}
+
+export function threadsFor(option: unknown): number {
+  return option === undefined ? defaultThreads : checkThreads('options.threads', option);
+}

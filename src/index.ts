@@ -1,0 +1,17 @@
+// softmax-simd: the softmax linear classifier of CS231n for Node.js, with a fused SIMD native core.
+export { backend, setThreads, type BackendInfo } from './backend.js';
+export { lossAndGradients, lossAndGradientsAsync, matrix, predict, predictAsync, scores, scoresAsync, softmax } from './linear.js';
+export type { CodedError, ErrorCode } from './errors.js';
+export type {
+  Dtype,
+  FloatArray,
+  Labels,
+  LossOptions,
+  LossResult,
+  Matrix,
+  Reduction,
+  RegConvention,
+  Targets,
+  ThreadOptions,
+} from './types.js';
+export * as reference from './reference/index.js';

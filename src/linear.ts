@@ -1,0 +1,160 @@
+// The public operations of the softmax linear classifier: validate, hand zero-copy views to the
+// addon, shape its raw float64 sums into the result.
+import { native, threadsFor } from './backend.js';
+import { codedError, rangeError, withCallerStack } from './errors.js';
+import type { NativeOutcome } from './loader.js';
+import { allocate, checkModel, finalizeSums, prepareLoss, sumsLength, type PreparedLoss } from './prepare.js';
+import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from './types.js';
+import { checkMatrix, checkOptionsObject, dtypeOf } from './validate.js';
+
+/** Wraps a typed array as a validated row-major matrix (no copy). */
+export function matrix<T extends FloatArray>(data: T, rows: number, cols: number): Matrix<T> {
+  return checkMatrix('matrix(data, rows, cols)', { data, rows, cols }) as Matrix<T>;
+}
+
+/** Status codes of native/linear.hpp LossStatus. */
+const STATUS_NON_FINITE = 1;
+const STATUS_BAD_LABEL = 2;
+const STATUS_BAD_TARGET = 3;
+const STATUS_NO_MEMORY = 4;
+
+export function outcomeError(outcome: NativeOutcome, prepared: PreparedLoss, xName = 'X'): Error | null {
+  const row = outcome.row;
+  switch (outcome.status) {
+    case 0:
+      return null;
+    case STATUS_NON_FINITE:
+      return rangeError(
+        'ERR_NON_FINITE',
+        `row ${row} of ${xName}`,
+        `a finite loss (check row ${row} of ${xName}, and W and b, for NaN or ±Infinity)`,
+        'a loss that is not finite',
+      );
+    case STATUS_BAD_LABEL:
+      return rangeError('ERR_LABEL', `y[${row}]`, `a class index in [0, ${prepared.K})`, 'a label outside it');
+    case STATUS_BAD_TARGET: {
+      const T = prepared.y as Matrix;
+      const values = Array.from(T.data.subarray(row * T.cols, (row + 1) * T.cols));
+      const sum = values.reduce((a, v) => a + v, 0);
+      return rangeError(
+        'ERR_TARGET',
+        `row ${row} of y (probability targets)`,
+        'finite non-negative probabilities summing to 1 within the dtype rounding',
+        `values summing to ${sum}${values.some((v) => !(v >= 0)) ? ' with a negative or NaN entry' : ''}`,
+      );
+    }
+    case STATUS_NO_MEMORY:
+      return codedError('ERR_NATIVE', 'softmax-simd: out of memory for the scratch buffers of this call');
+    default:
+      return codedError('ERR_NATIVE', `softmax-simd: unknown native status ${outcome.status}`);
+  }
+}
+
+function nativeArgs(p: PreparedLoss): { args: Record<string, unknown>; sums: Float64Array; rowLosses: FloatArray | null } {
+  const sums = new Float64Array(sumsLength(p.D, p.K));
+  const rowLosses = p.options.reduction === 'none' ? allocate(p.dtype, p.N) : null;
+  return { args: { ...p.args, threads: threadsFor(p.options.threads), sums, rowLosses }, sums, rowLosses };
+}
+
+function lossResult(p: PreparedLoss, sums: Float64Array, rowLosses: FloatArray | null): LossResult {
+  const o = p.options;
+  const r = finalizeSums(sums, p.dtype, p.D, p.K, p.W.data, p.b !== null, o.reduction, o.reg, o.regConvention);
+  const result: LossResult = { loss: r.loss, dW: r.dW, db: r.db };
+  if (rowLosses) result.losses = rowLosses;
+  return result;
+}
+
+/**
+ * Mean (by default) cross-entropy loss of the softmax classifier and its gradients, in one pass over X.
+ * `y` is N labels in [0, K), or an N×K Matrix of probability targets. Pass b = null for a model
+ * without bias (the CS231n "bias trick": X carries a column of ones); db is then null.
+ */
+export function lossAndGradients<T extends FloatArray>(
+  X: Matrix<T>,
+  y: Targets<T>,
+  W: Matrix<T>,
+  b: T | null,
+  options?: LossOptions,
+): LossResult<T> {
+  const p = prepareLoss(X, y, W, b, options);
+  const { args, sums, rowLosses } = nativeArgs(p);
+  const error = outcomeError(native().lossGrad(args), p);
+  if (error) throw error;
+  return lossResult(p, sums, rowLosses) as LossResult<T>;
+}
+
+/**
+ * lossAndGradients off the event loop: the pass runs on the addon's threads and the Promise settles
+ * on this thread. The inputs stay referenced until it settles; do not modify them meanwhile.
+ */
+export async function lossAndGradientsAsync<T extends FloatArray>(
+  X: Matrix<T>,
+  y: Targets<T>,
+  W: Matrix<T>,
+  b: T | null,
+  options?: LossOptions,
+): Promise<LossResult<T>> {
+  const caller = new Error();
+  const p = prepareLoss(X, y, W, b, options);
+  const { args, sums, rowLosses } = nativeArgs(p);
+  const outcome = await native().lossGradAsync(args);
+  const error = outcomeError(outcome, p);
+  if (error) throw withCallerStack(error, caller);
+  return lossResult(p, sums, rowLosses) as LossResult<T>;
+}
+
+const THREAD_ONLY = ['threads'] as const;
+
+function checkScoresArgs(X: unknown, W: unknown, b: unknown, options: unknown) {
+  const model = checkModel(X, W, b);
+  const o = checkOptionsObject('options', options, THREAD_ONLY);
+  return { model, threads: threadsFor(o.threads) };
+}
+
+/** S = XW + b (N×K). b may be null (no bias). */
+export function scores<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Matrix<T> {
+  const { model, threads } = checkScoresArgs(X, W, b, options);
+  const N = model.X.rows;
+  const out = allocate(model.dtype, N * model.K);
+  native().scores({ X: model.X.data, N, D: model.D, W: model.W.data, K: model.K, b: model.b, out, threads });
+  return { data: out, rows: N, cols: model.K } as Matrix<T>;
+}
+
+/** scores() off the event loop. */
+export async function scoresAsync<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Promise<Matrix<T>> {
+  const caller = new Error();
+  const { model, threads } = checkScoresArgs(X, W, b, options);
+  const N = model.X.rows;
+  const out = allocate(model.dtype, N * model.K);
+  const ok = await native().scoresAsync({ X: model.X.data, N, D: model.D, W: model.W.data, K: model.K, b: model.b, out, threads });
+  if (!ok) throw withCallerStack(codedError('ERR_NATIVE', 'softmax-simd: out of memory'), caller);
+  return { data: out, rows: N, cols: model.K } as Matrix<T>;
+}
+
+/** Row-wise numerically stable softmax of S (N×K), into a new matrix. */
+export function softmax<T extends FloatArray>(S: Matrix<T>, options?: { threads?: number }): Matrix<T> {
+  const m = checkMatrix('S', S);
+  const o = checkOptionsObject('options', options, THREAD_ONLY);
+  const out = allocate(dtypeOf(m.data), m.data.length);
+  native().softmax({ S: m.data, N: m.rows, K: m.cols, out, threads: threadsFor(o.threads) });
+  return { data: out, rows: m.rows, cols: m.cols } as Matrix<T>;
+}
+
+/** The predicted class of every row: argmax of XW + b, ties to the lowest index. */
+export function predict<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Int32Array {
+  const { model, threads } = checkScoresArgs(X, W, b, options);
+  const out = new Int32Array(model.X.rows);
+  native().predict({ X: model.X.data, N: model.X.rows, D: model.D, W: model.W.data, K: model.K, b: model.b, out, threads });
+  return out;
+}
+
+/** predict() off the event loop. */
+export async function predictAsync<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Promise<Int32Array> {
+  const caller = new Error();
+  const { model, threads } = checkScoresArgs(X, W, b, options);
+  const out = new Int32Array(model.X.rows);
+  const ok = await native().predictAsync({ X: model.X.data, N: model.X.rows, D: model.D, W: model.W.data, K: model.K, b: model.b, out, threads });
+  if (!ok) throw withCallerStack(codedError('ERR_NATIVE', 'softmax-simd: out of memory'), caller);
+  return out;
+}
+

@@ -1,0 +1,93 @@
+// Finds and loads the compiled addon. When it cannot, the error says what was tried and how to fix it.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { codedError } from './errors.js';
+
+export interface NativeOutcome {
+  status: number;
+  row: number;
+}
+
+export interface NativeBackend {
+  isa: string;
+  compiled: string[];
+  supported: string[];
+  maxThreads: number;
+}
+
+/** The binding's functions (binding/addon.cpp). Arguments are validated by src/ before they get here. */
+export interface NativeAddon {
+  lossGrad(args: object): NativeOutcome;
+  lossGradAsync(args: object): Promise<NativeOutcome>;
+  scores(args: object): void;
+  scoresAsync(args: object): Promise<boolean>;
+  softmax(args: object): void;
+  softmaxAsync(args: object): Promise<boolean>;
+  predict(args: object): void;
+  predictAsync(args: object): Promise<boolean>;
+  backend(): NativeBackend;
+  selectIsa(name: string): string;
+}
+
+/** The package root: the nearest folder above this file holding softmax-simd's package.json. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      try {
+        const pkg = createRequire(candidate)('./package.json') as { name?: string };
+        if (pkg.name === 'softmax-simd') return dir;
+      } catch {
+        // unreadable package.json: keep walking up
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return join(__dirname, '..', '..');
+    dir = parent;
+  }
+}
+
+export function addonCandidates(): string[] {
+  const root = packageRoot();
+  const fromEnv = process.env.SOFTMAX_SIMD_BINARY;
+  return [
+    ...(fromEnv ? [fromEnv] : []),
+    join(root, 'build', 'Release', 'softmax_simd.node'),
+    join(root, 'build', 'Debug', 'softmax_simd.node'),
+  ];
+}
+
+export function loadAddon(): NativeAddon {
+  const tried: string[] = [];
+  const requireHere = createRequire(__filename);
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) {
+      tried.push(`${path}: not found`);
+      continue;
+    }
+    try {
+      return requireHere(path) as NativeAddon;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      // A forced ISA the CPU lacks is the user's choice, not a broken build: say only that.
+      if (reason.includes('SOFTMAX_SIMD_ISA')) throw codedError('ERR_NATIVE', `softmax-simd: ${reason}`);
+      tried.push(`${path}: ${reason}`);
+    }
+  }
+  const root = packageRoot();
+  throw codedError(
+    'ERR_NATIVE',
+    [
+      `softmax-simd could not load its native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
+      'Tried:',
+      ...tried.map((t) => `  - ${t}`),
+      'Possible solutions:',
+      `  - Build it: cd ${JSON.stringify(root)} && npm run build:addon   (needs cmake >= 3.15 and a C++17 compiler)`,
+      '  - Reinstall, letting the install script build it: npm install --foreground-scripts softmax-simd',
+      '  - If you build elsewhere, point to the binary: SOFTMAX_SIMD_BINARY=/path/to/softmax_simd.node',
+      '  - To run without the addon (slow, pure TypeScript): SOFTMAX_SIMD_FALLBACK=reference',
+    ].join('\n'),
+  );
+}

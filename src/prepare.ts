@@ -1,0 +1,194 @@
+// Validation and shaping shared by the native path and the pure-TypeScript reference. Nothing here
+// touches the addon, so the reference (and the fallback mode) can use it without loading it.
+import { rangeError, typeError } from './errors.js';
+import type { Dtype, FloatArray, Matrix, Reduction, RegConvention } from './types.js';
+import {
+  checkCols,
+  checkLabels,
+  checkMatrix,
+  checkNonNegativeFinite,
+  checkOptionsObject,
+  checkRows,
+  checkThreads,
+  checkVector,
+  checkWeights,
+  dtypeOf,
+} from './validate.js';
+
+export const LOSS_OPTION_KEYS = [
+  'reg',
+  'regConvention',
+  'threads',
+  'classWeights',
+  'sampleWeights',
+  'ignoreIndex',
+  'labelSmoothing',
+  'reduction',
+] as const;
+
+export function allocate(dtype: Dtype, length: number): FloatArray {
+  return dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+}
+
+export interface Model {
+  dtype: Dtype;
+  D: number;
+  K: number;
+  W: Matrix;
+  b: FloatArray | null;
+}
+
+/** X (N×D), W (D×K) and b (K, or null for no bias), all of one dtype. */
+export function checkModel(X: unknown, W: unknown, b: unknown, xName = 'X'): Model & { X: Matrix } {
+  const Xm = checkMatrix(xName, X);
+  const dtype = dtypeOf(Xm.data);
+  const Wm = checkMatrix('W', W, dtype);
+  checkRows('W', Wm, Xm.cols, `W is D×K and ${xName} has D = ${Xm.cols} columns`);
+  const K = Wm.cols;
+  const bias = b === null || b === undefined ? null : checkVector('b', b, K, dtype, 'one bias per class, K = W.cols');
+  return { dtype, X: Xm, D: Xm.cols, K, W: Wm, b: bias };
+}
+
+/** Loss options after validation, in the form the native pass and the reference both take. */
+export interface NormalizedLossOptions {
+  reg: number;
+  regConvention: RegConvention;
+  classWeights: Float64Array | null;
+  sampleWeights: Float64Array | null;
+  ignoreIndex: number | null;
+  labelSmoothing: number;
+  reduction: Reduction;
+  /** Validated threads option, or undefined for the default. */
+  threads: number | undefined;
+}
+
+export function normalizeLossOptions(options: unknown, N: number, K: number, name = 'options'): NormalizedLossOptions {
+  const o = checkOptionsObject(name, options, LOSS_OPTION_KEYS);
+  const regConvention = o.regConvention ?? 'full';
+  if (regConvention !== 'full' && regConvention !== 'half') {
+    throw rangeError('ERR_OPTION', `${name}.regConvention`, "'full' (reg·ΣW²) or 'half' (½·reg·ΣW²)", JSON.stringify(regConvention));
+  }
+  const reduction = o.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
+    throw rangeError('ERR_OPTION', `${name}.reduction`, "'mean', 'sum' or 'none'", JSON.stringify(reduction));
+  }
+  let ignoreIndex: number | null = null;
+  if (o.ignoreIndex !== undefined) {
+    const v = o.ignoreIndex;
+    if (typeof v !== 'number') throw typeError('ERR_OPTION', `${name}.ignoreIndex`, 'an integer label value', v);
+    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+      throw rangeError('ERR_OPTION', `${name}.ignoreIndex`, 'an integer in the int32 range', String(v));
+    }
+    ignoreIndex = v;
+  }
+  let labelSmoothing = 0;
+  if (o.labelSmoothing !== undefined) {
+    const v = o.labelSmoothing;
+    if (typeof v !== 'number') throw typeError('ERR_OPTION', `${name}.labelSmoothing`, 'a number in [0, 1]', v);
+    if (!(v >= 0 && v <= 1)) throw rangeError('ERR_OPTION', `${name}.labelSmoothing`, 'a number in [0, 1]', String(v));
+    labelSmoothing = v;
+  }
+  return {
+    reg: o.reg === undefined ? 0 : checkNonNegativeFinite(`${name}.reg`, o.reg),
+    regConvention,
+    classWeights: o.classWeights === undefined ? null : checkWeights(`${name}.classWeights`, o.classWeights, K, 'one weight per class'),
+    sampleWeights: o.sampleWeights === undefined ? null : checkWeights(`${name}.sampleWeights`, o.sampleWeights, N, 'one weight per row of X'),
+    ignoreIndex,
+    labelSmoothing,
+    reduction,
+    threads: o.threads === undefined ? undefined : checkThreads(`${name}.threads`, o.threads),
+  };
+}
+
+/** Labels (checked, as Int32Array) or probability targets (an N×K matrix in X's dtype). */
+export function checkTargets(y: unknown, N: number, K: number, dtype: Dtype, ignoreIndex: number | null): Int32Array | Matrix {
+  if (typeof y === 'object' && y !== null && !Array.isArray(y) && !ArrayBuffer.isView(y) && 'data' in y) {
+    if (ignoreIndex !== null) {
+      throw rangeError('ERR_OPTION', 'options.ignoreIndex', 'no ignoreIndex with probability targets (PyTorch rejects this combination too)', String(ignoreIndex));
+    }
+    const T = checkMatrix('y (probability targets)', y, dtype);
+    checkRows('y (probability targets)', T, N, 'one target row per row of X');
+    checkCols('y (probability targets)', T, K, 'one probability per class, K = W.cols');
+    return T;
+  }
+  return checkLabels('y', y, N, K, ignoreIndex ?? undefined);
+}
+
+export interface PreparedLoss {
+  dtype: Dtype;
+  N: number;
+  D: number;
+  K: number;
+  X: Matrix;
+  W: Matrix;
+  b: FloatArray | null;
+  y: Int32Array | Matrix;
+  options: NormalizedLossOptions;
+  /** The object the binding reads (without the sums buffer). */
+  args: Record<string, unknown>;
+}
+
+export function prepareLoss(X: unknown, y: unknown, W: unknown, b: unknown, options: unknown): PreparedLoss {
+  const model = checkModel(X, W, b);
+  const N = model.X.rows;
+  const o = normalizeLossOptions(options, N, model.K);
+  const targets = checkTargets(y, N, model.K, model.dtype, o.ignoreIndex);
+  const args: Record<string, unknown> = {
+    X: model.X.data,
+    N,
+    D: model.D,
+    K: model.K,
+    W: model.W.data,
+    b: model.b,
+    labels: targets instanceof Int32Array ? targets : null,
+    targets: targets instanceof Int32Array ? null : targets.data,
+    classWeights: o.classWeights,
+    sampleWeights: o.sampleWeights,
+    ignoreIndex: o.ignoreIndex,
+    labelSmoothing: o.labelSmoothing,
+    threads: o.threads,
+  };
+  return { ...model, N, y: targets, options: o, args };
+}
+
+export function sumsLength(D: number, K: number): number {
+  return 2 + D * K + K;
+}
+
+/** The regularisation term and its gradient coefficient for each convention. */
+export function regularization(W: FloatArray, reg: number, convention: RegConvention): { term: number; gradCoef: number } {
+  if (reg === 0) return { term: 0, gradCoef: 0 };
+  let sq = 0;
+  for (let i = 0; i < W.length; i++) sq += W[i]! * W[i]!;
+  return convention === 'full' ? { term: reg * sq, gradCoef: 2 * reg } : { term: 0.5 * reg * sq, gradCoef: reg };
+}
+
+/**
+ * The loss and gradients from the pass's float64 sums: the data term divided by its weight for
+ * 'mean' (a total weight of 0 — every row ignored — gives a data term of 0 and zero gradients),
+ * plus the regularisation of W (never of b).
+ */
+export function finalizeSums(
+  sums: Float64Array,
+  dtype: Dtype,
+  D: number,
+  K: number,
+  W: FloatArray,
+  hasBias: boolean,
+  reduction: Reduction,
+  reg: number,
+  regConvention: RegConvention,
+): { loss: number; dW: Matrix; db: FloatArray | null } {
+  const weight = sums[1]!;
+  const scale = reduction === 'mean' ? (weight > 0 ? 1 / weight : 0) : 1;
+  const { term, gradCoef } = regularization(W, reg, regConvention);
+  const dW = allocate(dtype, D * K);
+  for (let i = 0; i < D * K; i++) dW[i] = sums[2 + i]! * scale + gradCoef * W[i]!;
+  let db: FloatArray | null = null;
+  if (hasBias) {
+    db = allocate(dtype, K);
+    for (let k = 0; k < K; k++) db[k] = sums[2 + D * K + k]! * scale;
+  }
+  return { loss: sums[0]! * scale + term, dW: { data: dW, rows: D, cols: K }, db };
+}
+

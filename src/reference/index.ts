@@ -1,0 +1,66 @@
+// The reference with the public signatures: the same validation as the native functions, then the
+// plain float64 implementations of ./linear.ts. Imports nothing from the native side.
+import { rangeError } from '../errors.js';
+import { checkModel, prepareLoss } from '../prepare.js';
+import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from '../types.js';
+import { checkMatrix, checkOptionsObject } from '../validate.js';
+import * as raw from './linear.js';
+
+const THREAD_ONLY = ['threads'] as const;
+
+export function scores<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Matrix<T> {
+  const m = checkModel(X, W, b);
+  checkOptionsObject('options', options, THREAD_ONLY);
+  return raw.scores(m.X, m.W, m.b) as Matrix<T>;
+}
+
+export function softmax<T extends FloatArray>(S: Matrix<T>, options?: { threads?: number }): Matrix<T> {
+  const m = checkMatrix('S', S);
+  checkOptionsObject('options', options, THREAD_ONLY);
+  return raw.softmax(m) as Matrix<T>;
+}
+
+export function predict<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Int32Array {
+  const m = checkModel(X, W, b);
+  checkOptionsObject('options', options, THREAD_ONLY);
+  return raw.predict(m.X, m.W, m.b);
+}
+
+export function lossAndGradients<T extends FloatArray>(
+  X: Matrix<T>,
+  y: Targets<T>,
+  W: Matrix<T>,
+  b: T | null,
+  options?: LossOptions,
+): LossResult<T> {
+  const p = prepareLoss(X, y, W, b, options);
+  const r = raw.lossAndGradients(p.X, p.y, p.W, p.b, p.options);
+  if (!Number.isFinite(r.loss)) {
+    // Name the first row whose loss is not finite, as the native pass does.
+    for (let i = 0; i < p.N; i++) {
+      const one = raw.lossAndGradients(
+        { data: p.X.data.subarray(i * p.D, (i + 1) * p.D), rows: 1, cols: p.D },
+        p.y instanceof Int32Array ? p.y.subarray(i, i + 1) : { data: p.y.data.subarray(i * p.K, (i + 1) * p.K), rows: 1, cols: p.K },
+        p.W,
+        p.b,
+        { ...p.options, sampleWeights: p.options.sampleWeights ? p.options.sampleWeights.subarray(i, i + 1) : null, reg: 0 },
+      );
+      if (!Number.isFinite(one.lossSum)) {
+        throw rangeError('ERR_NON_FINITE', `row ${i} of X`, `a finite loss (check row ${i} of X, and W and b, for NaN or ±Infinity)`, 'a loss that is not finite');
+      }
+    }
+  }
+  const result: LossResult<T> = { loss: r.loss, dW: r.dW as Matrix<T>, db: r.db as T | null };
+  if (r.losses) result.losses = r.losses as T;
+  return result;
+}
+
+export async function lossAndGradientsAsync<T extends FloatArray>(
+  X: Matrix<T>,
+  y: Targets<T>,
+  W: Matrix<T>,
+  b: T | null,
+  options?: LossOptions,
+): Promise<LossResult<T>> {
+  return lossAndGradients(X, y, W, b, options);
+}
