@@ -35,20 +35,9 @@ export function lossAndGradients<T extends FloatArray>(
 ): LossResult<T> {
   const p = prepareLoss(X, y, W, b, options);
   const r = raw.lossAndGradients(p.X, p.y, p.W, p.b, p.options);
-  if (!Number.isFinite(r.loss)) {
-    // Name the first row whose loss is not finite, as the native pass does.
-    for (let i = 0; i < p.N; i++) {
-      const one = raw.lossAndGradients(
-        { data: p.X.data.subarray(i * p.D, (i + 1) * p.D), rows: 1, cols: p.D },
-        p.y instanceof Int32Array ? p.y.subarray(i, i + 1) : { data: p.y.data.subarray(i * p.K, (i + 1) * p.K), rows: 1, cols: p.K },
-        p.W,
-        p.b,
-        { ...p.options, sampleWeights: p.options.sampleWeights ? p.options.sampleWeights.subarray(i, i + 1) : null, reg: 0 },
-      );
-      if (!Number.isFinite(one.lossSum)) {
-        throw rangeError('ERR_NON_FINITE', `row ${i} of X`, `a finite loss (check row ${i} of X, and W and b, for NaN or ±Infinity)`, 'a loss that is not finite');
-      }
-    }
+  if (r.firstNonFiniteRow >= 0) {
+    const row = r.firstNonFiniteRow;
+    throw rangeError('ERR_NON_FINITE', `row ${row} of X`, `a finite loss (check row ${row} of X, and W and b, for NaN or ±Infinity)`, 'a loss that is not finite');
   }
   const result: LossResult<T> = { loss: r.loss, dW: r.dW as Matrix<T>, db: r.db as T | null };
   if (r.losses) result.losses = r.losses as T;

@@ -92,6 +92,8 @@ export interface ReferenceLossResult {
   /** Σ of the rows' losses and Σ of their weights (the 'mean' denominator), before reduction. */
   lossSum: number;
   weightSum: number;
+  /** The first row with a non-finite score or loss, or -1. */
+  firstNonFiniteRow: number;
 }
 
 /**
@@ -123,9 +125,11 @@ export function lossAndGradients(
   const losses = new Array<number>(N).fill(0);
   let lossSum = 0;
   let weightSum = 0;
+  let firstNonFiniteRow = -1;
 
   for (let i = 0; i < N; i++) {
     const f = rowScores(X, W, b, i);
+    if (firstNonFiniteRow < 0 && !f.every(Number.isFinite)) firstNonFiniteRow = i;
     const lse = logSumExp(f);
     const p = f.map((v) => Math.exp(v - lse));
     const s = sw(i);
@@ -164,6 +168,7 @@ export function lossAndGradients(
       }
       weightSum += s;
     }
+    if (firstNonFiniteRow < 0 && (!Number.isFinite(li) || !f.every(Number.isFinite))) firstNonFiniteRow = i;
     losses[i] = li;
     lossSum += li;
     for (let c = 0; c < K; c++) {
@@ -191,6 +196,7 @@ export function lossAndGradients(
     db: dbOut,
     lossSum,
     weightSum,
+    firstNonFiniteRow,
   };
   if (o.reduction === 'none') {
     const l = like(X.data, N);

@@ -1,0 +1,653 @@
+// Native kernel tests: every ISA compiled into this build and supported by this CPU is compared with
+// the portable scalar table, kernel by kernel and through the driver functions of native/linear.hpp,
+// in float32 and float64; and each ISA's exp is measured in ULP against a higher-precision reference.
+// No framework: prints one line per failure and a final "N passed, M failed"; exits non-zero on
+// failure. Generic over ISAs (x86-64 AVX2 natively, aarch64 NEON under qemu).
+//
+// Inputs live at the very end of buffers allocated with exactly their size (optionally one element
+// in, so the pointer is unaligned), so an over-read is caught when built with AddressSanitizer.
+//
+// Environment (for slow emulators only; the defaults are the full test):
+//   KERNEL_TEST_F32_EXP_STRIDE=n   test every n-th float of the f32 exp sweep (default 1: all of them)
+//   KERNEL_TEST_F64_EXP_SAMPLES=n  samples of the f64 exp accuracy test (default 2·10^7)
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dispatch.hpp"
+#include "linear.hpp"
+
+using namespace softmax_simd;
+
+namespace {
+
+size_t g_passed = 0, g_failed = 0;
+
+void report(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    if (g_failed <= 50) std::printf("FAIL %s\n", what.c_str());
+  }
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// splitmix64: deterministic inputs on every platform.
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+  double sym() { return 2 * uniform() - 1; }  // [-1, 1)
+};
+
+// A buffer of exactly `off + n` elements whose data pointer is `off` elements in: the data ends at
+// the allocation's end.
+template <typename T>
+struct Buf {
+  std::unique_ptr<T[]> mem;
+  T* p = nullptr;
+  size_t n = 0;
+  Buf(size_t n_, size_t off) : mem(new T[n_ + off]), p(mem.get() + off), n(n_) {}
+  T& operator[](size_t i) { return p[i]; }
+  const T& operator[](size_t i) const { return p[i]; }
+};
+
+template <typename T>
+void fill(Buf<T>& b, Rng& rng, double scale) {
+  for (size_t i = 0; i < b.n; ++i) b[i] = static_cast<T>(scale * rng.sym());
+}
+
+template <typename T>
+const char* dname() {
+  return sizeof(T) == 4 ? "f32" : "f64";
+}
+
+template <typename T>
+constexpr double eps() {
+  return static_cast<double>(std::numeric_limits<T>::epsilon());
+}
+
+template <typename T>
+const LinearKernels<T>& table(const KernelSet& ks);
+template <>
+const LinearKernels<float>& table<float>(const KernelSet& ks) {
+  return *ks.linear_f32;
+}
+template <>
+const LinearKernels<double>& table<double>(const KernelSet& ks) {
+  return *ks.linear_f64;
+}
+
+template <typename T>
+void transpose(const T* W, size_t D, size_t K, T* Wt) {
+  for (size_t d = 0; d < D; ++d)
+    for (size_t k = 0; k < K; ++k) Wt[k * D + d] = W[d * K + k];
+}
+
+// Width of the widest vector of any ISA, in elements: sizes 1..2W+1 cover below, at and above it.
+template <typename T>
+constexpr size_t vec_width() {
+  return 32 / sizeof(T);
+}
+
+template <typename T>
+std::vector<size_t> dims() {
+  std::vector<size_t> v;
+  for (size_t i = 1; i <= 2 * vec_width<T>() + 1; ++i) v.push_back(i);
+  for (size_t p : {17, 31, 97, 257}) v.push_back(p);
+  return v;
+}
+
+template <typename T>
+std::vector<size_t> classes() {
+  std::vector<size_t> v;
+  for (size_t i = 1; i <= 2 * vec_width<T>() + 1; ++i) v.push_back(i);
+  for (size_t k : {10, 17, 31, 32, 33, 100, 1000}) v.push_back(k);
+  return v;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Kernel: scores. Error bound of a dot product of length n in any order (FMA or not):
+// |fl - exact| <= gamma_n * sum|a_i b_i|, gamma_n ~ n*u (u = eps/2). Two implementations differ by at
+// most twice that; we allow (n + 2) * eps * sum|a_i b_i| (the bias is term n + 1).
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref,
+                        Rng& rng) {
+  for (size_t D : dims<T>())
+    for (size_t K : classes<T>())
+      for (size_t rows : {size_t(1), size_t(2), size_t(3), size_t(7), size_t(13)}) {
+        if (K == 1000 && D > 31 && rows > 3) continue;  // keep the run short; tiles are covered
+        for (size_t off : {0, 1})
+          for (int with_bias = 0; with_bias < 2; ++with_bias) {
+            const double xs = (off && with_bias) ? 30.0 : 1.0;  // large logits on one variant
+            Buf<T> X(rows * D, off), W(D * K, off), Wt(D * K, off), b(K, off);
+            Buf<T> S(rows * K, off), Sref(rows * K, off);
+            fill(X, rng, xs);
+            fill(W, rng, xs);
+            fill(b, rng, xs);
+            transpose(W.p, D, K, Wt.p);
+            const WeightsView<T> wv{W.p, Wt.p, D, K};
+            const T* bias = with_bias ? b.p : nullptr;
+            kern.scores(X.p, rows, wv, bias, S.p);
+            ref.scores(X.p, rows, wv, bias, Sref.p);
+            double worst = 0;
+            bool ok = true;
+            for (size_t r = 0; r < rows; ++r)
+              for (size_t k = 0; k < K; ++k) {
+                double abs_sum = bias ? std::fabs(double(b[k])) : 0.0;
+                for (size_t d = 0; d < D; ++d) abs_sum += std::fabs(double(X[r * D + d]) * double(W[d * K + k]));
+                const double tol = (D + 2) * eps<T>() * abs_sum;
+                const double err = std::fabs(double(S[r * K + k]) - double(Sref[r * K + k]));
+                if (!(err <= tol)) ok = false;
+                if (tol > 0 && err / tol > worst) worst = err / tol;
+              }
+            report(ok, fmt("%s scores_%s rows=%zu D=%zu K=%zu off=%zu bias=%d: worst err/tol %.3g", isa,
+                           dname<T>(), rows, D, K, off, with_bias, worst));
+          }
+      }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Kernel: grad_update, both layouts (the table must honour the one it is given).
+// acc + sum_r x g: length rows + 1 sums, bound (rows + 3) * eps * (|acc0| + sum |x g|).
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref,
+                      Rng& rng) {
+  for (size_t D : dims<T>())
+    for (size_t K : classes<T>())
+      for (size_t rows : {size_t(1), size_t(2), size_t(5), size_t(13)}) {
+        if (K == 1000 && D > 31 && rows > 2) continue;
+        for (GradLayout layout : {GradLayout::KD, GradLayout::DK})
+          for (size_t off : {0, 1}) {
+            Buf<T> X(rows * D, off), G(rows * K, off), acc(D * K, off), accref(D * K, off);
+            fill(X, rng, 1.0);
+            fill(G, rng, off ? 1e3 : 1.0);
+            fill(acc, rng, 1.0);
+            std::memcpy(accref.p, acc.p, sizeof(T) * D * K);
+            Buf<T> acc0(D * K, 0);
+            std::memcpy(acc0.p, acc.p, sizeof(T) * D * K);
+            kern.grad_update(X.p, rows, D, G.p, K, acc.p, layout);
+            ref.grad_update(X.p, rows, D, G.p, K, accref.p, layout);
+            bool ok = true;
+            double worst = 0;
+            for (size_t d = 0; d < D; ++d)
+              for (size_t k = 0; k < K; ++k) {
+                const size_t i = layout == GradLayout::DK ? d * K + k : k * D + d;
+                double abs_sum = std::fabs(double(acc0[i]));
+                for (size_t r = 0; r < rows; ++r) abs_sum += std::fabs(double(X[r * D + d]) * double(G[r * K + k]));
+                const double tol = (rows + 3) * eps<T>() * abs_sum;
+                const double err = std::fabs(double(acc[i]) - double(accref[i]));
+                if (!(err <= tol)) ok = false;
+                if (tol > 0 && err / tol > worst) worst = err / tol;
+              }
+            report(ok, fmt("%s grad_update_%s layout=%s rows=%zu D=%zu K=%zu off=%zu: worst err/tol %.3g",
+                           isa, dname<T>(), layout == GradLayout::DK ? "DK" : "KD", rows, D, K, off,
+                           worst));
+          }
+      }
+  for (size_t D : {1, 10, 784})
+    for (size_t K : {1, 10, 1000}) {
+      const GradLayout l = kern.grad_layout(D, K);
+      report(l == GradLayout::DK || l == GradLayout::KD,
+             fmt("%s grad_layout_%s(%zu, %zu) is a valid layout", isa, dname<T>(), D, K));
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// exp: accuracy against a higher-precision reference, special values, and kernel vs scalar on
+// exact-size buffers of every tail length.
+// ------------------------------------------------------------------------------------------------
+
+// The bound each ISA's exp is held to, in ULP of the exact result (a subnormal result's ULP is the
+// subnormal spacing). The avx2 numbers are the measured maxima (see native/kernels/linear_avx2.cpp)
+// rounded up; any other ISA must at least be faithfully rounded (< 1 ULP).
+double exp_bound(const char* isa, bool f32) {
+  if (std::strcmp(isa, "avx2") == 0) return f32 ? 0.52 : 0.52;
+  return 1.0;
+}
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// ULP of a float at the exact value e > 0 (e in double): 2^(exponent(e) - 23), at least 2^-149.
+double ulp_f32(double e) {
+  int ex;
+  std::frexp(e, &ex);  // e = m * 2^ex, m in [0.5, 1)
+  const int p = ex - 24 < -149 ? -149 : ex - 24;
+  return std::ldexp(1.0, p);
+}
+long double ulp_f64(long double e) {
+  int ex;
+  std::frexp(static_cast<double>(e), &ex);
+  const int p = ex - 53 < -1074 ? -1074 : ex - 53;
+  return std::ldexp(1.0L, p);
+}
+
+void test_exp_f32(const char* isa, const LinearKernels<float>& kern) {
+  const char* env = std::getenv("KERNEL_TEST_F32_EXP_STRIDE");
+  const uint32_t stride = env && std::atoi(env) > 0 ? static_cast<uint32_t>(std::atoi(env)) : 1;
+  // Every float in [-104, -0]: bit patterns 0x80000000 (-0) .. 0xC2D00000 (-104), past the
+  // underflow edge ln(2^-150) = -103.972.
+  const uint32_t first = 0x80000000u, last = 0xC2D00000u;
+  constexpr size_t kChunk = 4096;
+  std::vector<float> in(kChunk), out(kChunk);
+  double worst = 0;
+  float worst_x = 0;
+  uint32_t worst_int = 0;
+  uint64_t count = 0;
+  bool zero_ok = true;
+  for (uint64_t u = first; u <= last;) {
+    size_t n = 0;
+    for (; n < kChunk && u <= last; ++n, u += stride) in[n] = float_of(static_cast<uint32_t>(u));
+    std::memcpy(out.data(), in.data(), n * sizeof(float));
+    kern.exp_inplace(out.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const double e = std::exp(static_cast<double>(in[i]));
+      const float y = out[i];
+      const double err = std::fabs(static_cast<double>(y) - e) / ulp_f32(e);
+      if (err != err) {
+        worst = 1e9;  // a NaN result: fail loudly
+        worst_x = in[i];
+      } else if (err > worst) {
+        worst = err;
+        worst_x = in[i];
+      }
+      const uint32_t a = bits_of(y), b = bits_of(static_cast<float>(e));
+      const uint32_t dist = a > b ? a - b : b - a;
+      if (dist > worst_int) worst_int = dist;
+      if (e < std::ldexp(1.0, -150) && bits_of(y) != 0) zero_ok = false;
+    }
+    count += n;
+  }
+  std::printf("  %s exp_f32: max error %.4f ULP at x = %.9g (max %u ULP from (float)exp((double)x)) over %" PRIu64
+              " floats in [-104, 0]\n",
+              isa, worst, static_cast<double>(worst_x), worst_int, count);
+  report(worst <= exp_bound(isa, true),
+         fmt("%s exp_f32 max error %.4f ULP <= %.2f", isa, worst, exp_bound(isa, true)));
+  report(worst_int <= 1, fmt("%s exp_f32 within 1 ULP of (float)exp((double)x) (got %u)", isa, worst_int));
+  report(zero_ok, fmt("%s exp_f32 gives exactly +0 below the underflow edge", isa));
+
+  // Far below the edge down to -inf: exactly +0 (every 997th pattern).
+  bool below_ok = true;
+  for (uint64_t u = last; u <= 0xFF800000u; u += 997) {
+    float v = float_of(static_cast<uint32_t>(u));
+    kern.exp_inplace(&v, 1);
+    if (bits_of(v) != 0) below_ok = false;
+  }
+  report(below_ok, fmt("%s exp_f32 is +0 on [-inf, -104]", isa));
+}
+
+void test_exp_f64(const char* isa, const LinearKernels<double>& kern) {
+  const char* env = std::getenv("KERNEL_TEST_F64_EXP_SAMPLES");
+  const size_t samples = env && std::atoll(env) > 0 ? static_cast<size_t>(std::atoll(env)) : 20000000;
+  Rng rng(12345);
+  constexpr size_t kChunk = 4096;
+  std::vector<double> in(kChunk), out(kChunk);
+  long double worst = 0;
+  double worst_x = 0;
+  bool zero_ok = true;
+  const double lo = -745.25;  // below ln(2^-1075) = -745.1332
+  for (size_t done = 0; done < samples;) {
+    const size_t n = samples - done < kChunk ? samples - done : kChunk;
+    for (size_t i = 0; i < n; ++i) {
+      // Half uniform over [lo, 0], half log-uniform in |x| over [1e-300, 745.25].
+      in[i] = (done + i) % 2 ? lo * rng.uniform() : -std::exp(std::log(1e-300) + rng.uniform() * (std::log(-lo) - std::log(1e-300)));
+    }
+    std::memcpy(out.data(), in.data(), n * sizeof(double));
+    kern.exp_inplace(out.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const long double e = expl(static_cast<long double>(in[i]));
+      const long double err = fabsl(static_cast<long double>(out[i]) - e) / ulp_f64(e);
+      if (!(err <= worst)) {
+        if (err != err) {
+          worst = 1e9;
+        } else {
+          worst = err;
+          worst_x = in[i];
+        }
+      }
+      if (e < std::ldexp(1.0L, -1075) && out[i] != 0) zero_ok = false;
+      if (out[i] == 0 && std::signbit(out[i])) zero_ok = false;
+    }
+    done += n;
+  }
+  std::printf("  %s exp_f64: max error %.4f ULP at x = %.17g over %zu samples in [-745.25, 0] (ref: expl)\n", isa,
+              static_cast<double>(worst), worst_x, samples);
+  report(worst <= exp_bound(isa, false),
+         fmt("%s exp_f64 max error %.4f ULP <= %.2f", isa, static_cast<double>(worst), exp_bound(isa, false)));
+  report(zero_ok, fmt("%s exp_f64 gives exactly +0 below the underflow edge", isa));
+}
+
+template <typename T>
+T run_exp1(const LinearKernels<T>& kern, T x) {
+  Buf<T> b(1, 0);
+  b[0] = x;
+  kern.exp_inplace(b.p, 1);
+  return b[0];
+}
+
+template <typename T>
+bool is_pos_zero(T v) {
+  return v == 0 && !std::signbit(v);
+}
+
+template <typename T>
+void test_exp_special(const char* isa, const LinearKernels<T>& kern) {
+  const T inf = std::numeric_limits<T>::infinity();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const char* dn = dname<T>();
+  report(run_exp1(kern, T(0)) == T(1), fmt("%s exp_%s(0) == 1 exactly", isa, dn));
+  report(run_exp1(kern, -T(0)) == T(1), fmt("%s exp_%s(-0) == 1 exactly", isa, dn));
+  report(is_pos_zero(run_exp1(kern, T(-1000))), fmt("%s exp_%s(-1000) == +0", isa, dn));
+  report(is_pos_zero(run_exp1(kern, T(-1e30))), fmt("%s exp_%s(-1e30) == +0", isa, dn));
+  report(is_pos_zero(run_exp1(kern, -inf)), fmt("%s exp_%s(-inf) == +0", isa, dn));
+  report(std::isnan(run_exp1(kern, nan)), fmt("%s exp_%s(NaN) is NaN", isa, dn));
+  report(std::isnan(run_exp1(kern, -nan)), fmt("%s exp_%s(-NaN) is NaN", isa, dn));
+  // The underflow edge: exp(x) = 2^-(emin_sub+1) exactly at x_edge = ln(2^-150) / ln(2^-1075); just
+  // below rounds to +0, just above to the smallest subnormal; the start of the subnormal range.
+  const bool f32 = sizeof(T) == 4;
+  const long double tiny = f32 ? std::ldexp(1.0L, -149) : std::ldexp(1.0L, -1074);
+  const long double edge = logl(tiny / 2);
+  const T below = static_cast<T>(edge) > edge ? std::nextafter(static_cast<T>(edge), -inf) : static_cast<T>(edge);
+  T above = std::nextafter(below, inf);
+  if (static_cast<long double>(above) <= edge) above = std::nextafter(above, inf);
+  report(is_pos_zero(run_exp1(kern, below)), fmt("%s exp_%s(%.17g) (just below the edge) == +0", isa, dn, double(below)));
+  report(static_cast<long double>(run_exp1(kern, above)) == tiny,
+         fmt("%s exp_%s(%.17g) (just above the edge) == smallest subnormal (got %.17g)", isa, dn, double(above),
+             double(run_exp1(kern, above))));
+  const T normal_edge = static_cast<T>(logl(static_cast<long double>(std::numeric_limits<T>::min())));
+  for (T x : {normal_edge, std::nextafter(normal_edge, -inf), std::nextafter(normal_edge, inf),
+              T(f32 ? -100 : -740), T(-1), T(-1e-3), T(-1e-30)}) {
+    const long double e = expl(static_cast<long double>(x));
+    const long double u = f32 ? static_cast<long double>(ulp_f32(static_cast<double>(e))) : ulp_f64(e);
+    const long double err = fabsl(static_cast<long double>(run_exp1(kern, x)) - e) / u;
+    report(err <= exp_bound(isa, f32), fmt("%s exp_%s(%.17g): %.3f ULP", isa, dn, double(x), double(err)));
+  }
+}
+
+// Kernel vs scalar on exact-size buffers of every tail length, with special values mixed in.
+template <typename T>
+void test_exp_tails(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref, Rng& rng) {
+  const bool f32 = sizeof(T) == 4;
+  for (size_t n = 1; n <= 4 * vec_width<T>() + 3; ++n)
+    for (size_t off : {0, 1}) {
+      Buf<T> a(n, off), b(n, off);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t pick = rng.next() % 16;
+        T v = static_cast<T>(-(f32 ? 110.0 : 750.0) * rng.uniform());
+        if (pick == 0) v = -std::numeric_limits<T>::infinity();
+        if (pick == 1) v = std::numeric_limits<T>::quiet_NaN();
+        if (pick == 2) v = 0;
+        a[i] = b[i] = v;
+      }
+      kern.exp_inplace(a.p, n);
+      ref.exp_inplace(b.p, n);
+      bool ok = true;
+      for (size_t i = 0; i < n; ++i) {
+        if (std::isnan(b[i])) {
+          ok = ok && std::isnan(a[i]);
+          continue;
+        }
+        // Both within their bound of the exact value: at most bound + 1 ULP apart.
+        const double e = static_cast<double>(b[i]);
+        const double u = f32 ? ulp_f32(e) : static_cast<double>(ulp_f64(e));
+        ok = ok && std::fabs(double(a[i]) - e) <= (exp_bound(isa, f32) + 1.0) * u;
+      }
+      report(ok, fmt("%s exp_%s tail n=%zu off=%zu matches scalar", isa, dname<T>(), n, off));
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Driver: loss_grad, scores, softmax, predict through native/linear.hpp.
+// ------------------------------------------------------------------------------------------------
+
+template <typename T>
+struct Model {
+  size_t N, D, K;
+  Buf<T> X, W, b;
+  Buf<int32_t> y;
+  Model(size_t N_, size_t D_, size_t K_, size_t off, double scale, Rng& rng)
+      : N(N_), D(D_), K(K_), X(N_ * D_, off), W(D_ * K_, off), b(K_, off), y(N_, off) {
+    fill(X, rng, 1.0);
+    fill(W, rng, scale);
+    fill(b, rng, scale);
+    for (size_t i = 0; i < N; ++i) y[i] = static_cast<int32_t>(rng.next() % K);
+  }
+  // Per row: the bound on one implementation's score error, (D + 2) * eps * max_k sum |x w| + |b|,
+  // and the largest |score| (in double).
+  void row_bounds(std::vector<double>& e, std::vector<double>& fmax) const {
+    e.assign(N, 0);
+    fmax.assign(N, 0);
+    for (size_t r = 0; r < N; ++r)
+      for (size_t k = 0; k < K; ++k) {
+        double s = double(b[k]), a = std::fabs(double(b[k]));
+        for (size_t d = 0; d < D; ++d) {
+          s += double(X[r * D + d]) * double(W[d * K + k]);
+          a += std::fabs(double(X[r * D + d]) * double(W[d * K + k]));
+        }
+        e[r] = std::max(e[r], (D + 2) * eps<T>() * a);
+        fmax[r] = std::max(fmax[r], std::fabs(s));
+      }
+  }
+};
+
+template <typename T>
+void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref, Rng& rng) {
+  const std::vector<size_t> Ds = {1, 3, 7, 8, 9, 17, 31, 97, 257};
+  const std::vector<size_t> Ks = {1, 2, 3, 10, 17, 100, 1000};
+  for (size_t D : Ds)
+    for (size_t K : Ks)
+      for (size_t N : {size_t(1), size_t(7), size_t(300)}) {
+        if (K == 1000 && N == 300 && D > 31) continue;
+        const size_t off = (D + K + N) % 2;
+        const double scale = (D % 2) ? 1.0 : 300.0 / std::sqrt(double(D));  // |f| ~ 1e2..1e3 on even D
+        Model<T> m(N, D, K, off, scale, rng);
+        LossProblem<T> pb;
+        pb.X = m.X.p;
+        pb.N = N;
+        pb.D = D;
+        pb.K = K;
+        pb.W = m.W.p;
+        pb.b = m.b.p;
+        pb.labels = m.y.p;
+        for (size_t threads : {size_t(1), size_t(2)}) {
+          std::vector<double> s1(loss_sums_size(D, K)), s2(loss_sums_size(D, K));
+          const LossOutcome o1 = loss_grad(kern, pb, threads, s1.data());
+          const LossOutcome o2 = loss_grad(ref, pb, threads, s2.data());
+          if (!(o1.status == LossStatus::ok && o2.status == LossStatus::ok)) {
+            report(false, fmt("%s loss_grad_%s N=%zu D=%zu K=%zu: status %d / %d", isa, dname<T>(), N, D, K,
+                              int(o1.status), int(o2.status)));
+            continue;
+          }
+          // Tolerances from the error analysis: the scores of row r differ by at most 2 e_r; the
+          // softmax and so each g_rk by at most 4 e_r + (2K + 8) eps (exp and the sums over K); dW
+          // adds the accumulation (float32 sums over up to 256 + a block of rows, then float64).
+          std::vector<double> e, fmax;
+          m.row_bounds(e, fmax);
+          const double u = eps<T>();
+          const double acc_len = sizeof(T) == 4 ? 256.0 + double(block_rows(D, K, sizeof(T))) : double(N);
+          double tol_loss = 0;
+          for (size_t r = 0; r < N; ++r) tol_loss += 4 * e[r] + (K + 8) * u * (fmax[r] + 1);
+          bool ok = std::fabs(s1[0] - s2[0]) <= tol_loss && s1[1] == s2[1];
+          double worst = std::fabs(s1[0] - s2[0]) / tol_loss;
+          for (size_t d = 0; d < D && ok; ++d)
+            for (size_t k = 0; k < K; ++k) {
+              double tol = 0;
+              for (size_t r = 0; r < N; ++r) {
+                const double x = std::fabs(double(m.X[r * D + d]));
+                tol += x * (4 * e[r] + (2 * K + 8) * u + 2 * (acc_len + 2) * u * 2);
+              }
+              const double err = std::fabs(s1[2 + d * K + k] - s2[2 + d * K + k]);
+              if (!(err <= tol)) ok = false;
+              if (tol > 0) worst = std::max(worst, err / tol);
+            }
+          for (size_t k = 0; k < K; ++k) {
+            double tol = 0;
+            for (size_t r = 0; r < N; ++r) tol += 4 * e[r] + (2 * K + 8) * u;
+            const double err = std::fabs(s1[2 + D * K + k] - s2[2 + D * K + k]);
+            if (!(err <= tol)) ok = false;
+            if (tol > 0) worst = std::max(worst, err / tol);
+          }
+          report(ok, fmt("%s loss_grad_%s N=%zu D=%zu K=%zu threads=%zu off=%zu: worst err/tol %.3g", isa,
+                         dname<T>(), N, D, K, threads, off, worst));
+        }
+      }
+}
+
+template <typename T>
+void test_scores_predict(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref, Rng& rng) {
+  for (size_t D : {1, 5, 8, 9, 31, 257})
+    for (size_t K : {1, 2, 3, 10, 17, 100, 1000})
+      for (size_t N : {size_t(1), size_t(9), size_t(70)}) {
+        const size_t off = (N + K) % 2;
+        Model<T> m(N, D, K, off, (K % 2) ? 1.0 : 1e3 / std::sqrt(double(D)), rng);
+        std::vector<double> e, fmax;
+        m.row_bounds(e, fmax);
+        Buf<T> S1(N * K, off), S2(N * K, off);
+        Buf<int32_t> p1(N, off), p2(N, off);
+        const bool ok1 = scores(kern, m.X.p, N, D, m.W.p, K, m.b.p, S1.p, 1) &&
+                         scores(ref, m.X.p, N, D, m.W.p, K, m.b.p, S2.p, 1);
+        const bool ok2 = predict(kern, m.X.p, N, D, m.W.p, K, m.b.p, p1.p, 1) &&
+                         predict(ref, m.X.p, N, D, m.W.p, K, m.b.p, p2.p, 1);
+        bool ok = ok1 && ok2;
+        for (size_t r = 0; r < N && ok; ++r)
+          for (size_t k = 0; k < K; ++k)
+            if (!(std::fabs(double(S1[r * K + k]) - double(S2[r * K + k])) <= 2 * e[r])) ok = false;
+        report(ok, fmt("%s scores_%s (driver) N=%zu D=%zu K=%zu off=%zu", isa, dname<T>(), N, D, K, off));
+        // predict may differ from scalar only between classes whose scores are within rounding.
+        bool pok = ok2;
+        for (size_t r = 0; r < N && pok; ++r) {
+          const int32_t a = p1[r], b = p2[r];
+          if (a < 0 || size_t(a) >= K) {
+            pok = false;
+            break;
+          }
+          if (a != b && !(std::fabs(double(S2[r * K + a]) - double(S2[r * K + b])) <= 4 * e[r])) pok = false;
+        }
+        report(pok, fmt("%s predict_%s (driver) N=%zu D=%zu K=%zu off=%zu", isa, dname<T>(), N, D, K, off));
+      }
+}
+
+template <typename T>
+void test_softmax(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref, Rng& rng) {
+  const bool f32 = sizeof(T) == 4;
+  for (size_t K : classes<T>())
+    for (size_t N : {size_t(1), size_t(5), size_t(33)}) {
+      const size_t off = (N + K) % 2;
+      Buf<T> S(N * K, off), P1(N * K, off), P2(N * K, off);
+      for (size_t i = 0; i < N * K; ++i) S[i] = static_cast<T>(((i / K) % 2 ? 1e3 : 10.0) * rng.sym());
+      if (N > 1) S[K + K / 2] = -std::numeric_limits<T>::infinity();  // a -inf score: p = 0
+      if (N > 2) S[2 * K] = std::numeric_limits<T>::quiet_NaN();      // a NaN row: all NaN
+      softmax(kern, S.p, N, K, P1.p, 1);
+      softmax(ref, S.p, N, K, P2.p, 1);
+      bool ok = true;
+      // exp within its bound (+ the scalar's 1 ULP), then a sum of K terms and one division:
+      // relative (2 * bound + K + 6) eps, and an absolute ULP of the subnormal range.
+      const double rel = (2 * exp_bound(isa, f32) + 2 + K + 6) * eps<T>();
+      const double tiny = 4 * static_cast<double>(std::numeric_limits<T>::denorm_min());
+      for (size_t i = 0; i < N * K; ++i) {
+        if (std::isnan(P2[i])) {
+          ok = ok && std::isnan(P1[i]);
+          continue;
+        }
+        ok = ok && std::fabs(double(P1[i]) - double(P2[i])) <= rel * std::fabs(double(P2[i])) + tiny;
+      }
+      // In place (P aliases S).
+      std::memcpy(P1.p, S.p, sizeof(T) * N * K);
+      softmax(kern, P1.p, N, K, P1.p, 1);
+      for (size_t i = 0; i < N * K; ++i) {
+        if (std::isnan(P2[i])) {
+          ok = ok && std::isnan(P1[i]);
+          continue;
+        }
+        ok = ok && std::fabs(double(P1[i]) - double(P2[i])) <= rel * std::fabs(double(P2[i])) + tiny;
+      }
+      report(ok, fmt("%s softmax_%s (driver) N=%zu K=%zu off=%zu", isa, dname<T>(), N, K, off));
+    }
+  // The design's test vector.
+  T s[3] = {1, -2, 0}, p[3];
+  softmax(kern, s, 1, 3, p, 1);
+  const double want[3] = {0.7053845127, 0.0351190270, 0.2594964603};
+  bool ok = true;
+  for (int i = 0; i < 3; ++i) ok = ok && std::fabs(double(p[i]) - want[i]) <= 8 * eps<T>() + 1e-10;
+  report(ok, fmt("%s softmax_%s([1, -2, 0])", isa, dname<T>()));
+}
+
+template <typename T>
+void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
+  const LinearKernels<T>& kern = table<T>(ks);
+  const LinearKernels<T>& ref = table<T>(kernel_set(Isa::scalar));
+  Rng rng(seed);
+  report(std::strcmp(kern.isa, isa) == 0, fmt("%s table of %s says isa '%s'", isa, dname<T>(), kern.isa));
+  test_scores_kernel<T>(isa, kern, ref, rng);
+  test_grad_kernel<T>(isa, kern, ref, rng);
+  test_exp_special<T>(isa, kern);
+  test_exp_tails<T>(isa, kern, ref, rng);
+  test_loss_grad<T>(isa, kern, ref, rng);
+  test_scores_predict<T>(isa, kern, ref, rng);
+  test_softmax<T>(isa, kern, ref, rng);
+}
+
+}  // namespace
+
+int main() {
+  std::vector<Isa> isas = compiled_isas();
+  std::printf("compiled ISAs:");
+  for (Isa isa : isas) std::printf(" %s%s", isa_name(isa), cpu_supports(isa) ? "" : " (not supported by this CPU)");
+  std::printf("\n");
+  for (Isa isa : isas) {
+    if (!cpu_supports(isa)) continue;
+    const char* name = isa_name(isa);
+    std::printf("== %s\n", name);
+    // Forcing the ISA makes it the active one.
+    std::string error;
+    const bool selected = select_isa(name, &error);
+    report(selected && active_kernels().isa == isa && std::strcmp(active_kernels().name, name) == 0,
+           fmt("select_isa(%s) makes it active (%s)", name, error.c_str()));
+    const KernelSet ks = kernel_set(isa);
+    report(ks.isa == isa, fmt("kernel_set(%s) is %s", name, isa_name(ks.isa)));
+    test_exp_f32(name, *ks.linear_f32);
+    test_exp_f64(name, *ks.linear_f64);
+    run_dtype<float>(name, ks, 1000 + static_cast<uint64_t>(isa));
+    run_dtype<double>(name, ks, 2000 + static_cast<uint64_t>(isa));
+  }
+  std::string error;
+  select_isa("auto", &error);
+  std::printf("%zu passed, %zu failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
