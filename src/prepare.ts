@@ -62,32 +62,39 @@ export interface NormalizedLossOptions {
   threads: number | undefined;
 }
 
+export function checkIgnoreIndex(name: string, v: unknown): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'number') throw typeError('ERR_OPTION', name, 'an integer label value', v);
+  if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
+    throw rangeError('ERR_OPTION', name, 'an integer in the int32 range', String(v));
+  }
+  return v;
+}
+
+export function checkLabelSmoothing(name: string, v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number') throw typeError('ERR_OPTION', name, 'a number in [0, 1]', v);
+  if (!(v >= 0 && v <= 1)) throw rangeError('ERR_OPTION', name, 'a number in [0, 1]', String(v));
+  return v;
+}
+
+export function checkRegConvention(name: string, value: unknown): RegConvention {
+  if (value === undefined) return 'full';
+  if (value !== 'full' && value !== 'half') {
+    throw rangeError('ERR_OPTION', name, "'full' (reg·ΣW²) or 'half' (½·reg·ΣW²)", JSON.stringify(value));
+  }
+  return value;
+}
+
 export function normalizeLossOptions(options: unknown, N: number, K: number, name = 'options'): NormalizedLossOptions {
   const o = checkOptionsObject(name, options, LOSS_OPTION_KEYS);
-  const regConvention = o.regConvention ?? 'full';
-  if (regConvention !== 'full' && regConvention !== 'half') {
-    throw rangeError('ERR_OPTION', `${name}.regConvention`, "'full' (reg·ΣW²) or 'half' (½·reg·ΣW²)", JSON.stringify(regConvention));
-  }
+  const regConvention = checkRegConvention(`${name}.regConvention`, o.regConvention);
   const reduction = o.reduction ?? 'mean';
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
     throw rangeError('ERR_OPTION', `${name}.reduction`, "'mean', 'sum' or 'none'", JSON.stringify(reduction));
   }
-  let ignoreIndex: number | null = null;
-  if (o.ignoreIndex !== undefined) {
-    const v = o.ignoreIndex;
-    if (typeof v !== 'number') throw typeError('ERR_OPTION', `${name}.ignoreIndex`, 'an integer label value', v);
-    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
-      throw rangeError('ERR_OPTION', `${name}.ignoreIndex`, 'an integer in the int32 range', String(v));
-    }
-    ignoreIndex = v;
-  }
-  let labelSmoothing = 0;
-  if (o.labelSmoothing !== undefined) {
-    const v = o.labelSmoothing;
-    if (typeof v !== 'number') throw typeError('ERR_OPTION', `${name}.labelSmoothing`, 'a number in [0, 1]', v);
-    if (!(v >= 0 && v <= 1)) throw rangeError('ERR_OPTION', `${name}.labelSmoothing`, 'a number in [0, 1]', String(v));
-    labelSmoothing = v;
-  }
+  const ignoreIndex = checkIgnoreIndex(`${name}.ignoreIndex`, o.ignoreIndex);
+  const labelSmoothing = checkLabelSmoothing(`${name}.labelSmoothing`, o.labelSmoothing);
   return {
     reg: o.reg === undefined ? 0 : checkNonNegativeFinite(`${name}.reg`, o.reg),
     regConvention,

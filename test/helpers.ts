@@ -106,3 +106,8 @@ export function lossTolerances(dtype: Dtype, X: Matrix, W: Matrix, b: FloatArray
     db: base,
   };
 }
+
+/** Softmax rounding: s − max carries eps·|s| absolute error, which moves p by that much relative. */
+export function softmaxTolerance(dtype: Dtype, S: Matrix): number {
+  return 8 * EPS[dtype] * (S.cols + 2 + maxAbs(S.data));
+}

@@ -1,0 +1,131 @@
+// Every kernel variant this machine can run, forced in turn and proven active through backend(),
+// against the reference: sizes below, at and above the vector width, primes, 1, odd byteOffsets,
+// K from 1 to 1000, both dtypes, large logits.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { native } from '../src/backend.js';
+import { backend, lossAndGradients, predict, reference, scores, softmax, type Dtype } from '../src/index.js';
+import { EPS, expectAllClose, lossTolerances, offsetView, randomLabels, randomMatrix, rng, scoreScale, softmaxTolerance } from './helpers.js';
+
+const SUPPORTED = backend().supported;
+const WIDTH: Record<string, Record<Dtype, number>> = {
+  scalar: { float32: 1, float64: 1 },
+  avx2: { float32: 8, float64: 4 },
+  neon: { float32: 4, float64: 2 },
+};
+
+afterAll(() => {
+  native().selectIsa('auto');
+});
+
+function sizesAround(width: number): number[] {
+  const s = new Set<number>();
+  for (let n = 1; n <= 2 * Math.max(width, 8) + 1; n++) s.add(n);
+  for (const p of [31, 97, 257]) s.add(p);
+  return [...s];
+}
+
+describe.each(SUPPORTED)('ISA %s', (isa) => {
+  test('is active when forced', () => {
+    native().selectIsa(isa);
+    expect(backend().isa).toBe(isa);
+  });
+
+  describe.each(['float32', 'float64'] as const)('%s', (dtype) => {
+    const force = () => {
+      native().selectIsa(isa);
+      expect(backend().isa).toBe(isa);
+    };
+
+    test('D from 1 to 2W+1 and primes, K from 1 to 2W+1 and primes', () => {
+      force();
+      const sizes = sizesAround(WIDTH[isa]![dtype]);
+      for (const D of sizes) {
+        for (const K of [1, 2, 3, 10, 17, ...sizes.filter((s) => s % 5 === 0)]) {
+          const next = rng(D * 131 + K);
+          const N = 1 + ((D * 7 + K) % 23);
+          const X = randomMatrix(dtype, N, D, next);
+          const W = randomMatrix(dtype, D, K, next, 1 / Math.sqrt(D));
+          const b = randomMatrix(dtype, 1, K, next).data;
+          const y = randomLabels(N, K, next);
+          const got = lossAndGradients(X, y, W, b, { threads: 1 });
+          const want = reference.lossAndGradients(X, y, W, b);
+          const tol = lossTolerances(dtype, X, W, b);
+          expect(Math.abs(got.loss - want.loss), `D=${D} K=${K}`).toBeLessThanOrEqual(tol.loss);
+          expectAllClose(got.dW.data, want.dW.data, tol.dW, `dW D=${D} K=${K}`);
+          expectAllClose(got.db!, want.db!, tol.db, `db D=${D} K=${K}`);
+        }
+      }
+    });
+
+    test.each([1, 2, 3, 10, 17, 100, 1000])('K = %i, large logits, odd byteOffsets, scores/softmax/predict too', (K) => {
+      force();
+      for (const [N, D] of [[1, 1], [13, 9], [37, 33], [5, 257]] as const) {
+        const next = rng(N * 1000 + D + K);
+        const X = { data: offsetView(randomMatrix(dtype, N, D, next).data, 1), rows: N, cols: D };
+        const W = { data: offsetView(randomMatrix(dtype, D, K, next, 800 / Math.sqrt(D)).data, 3), rows: D, cols: K };
+        const b = offsetView(randomMatrix(dtype, 1, K, next, 100).data, 5);
+        const y = randomLabels(N, K, next);
+        const got = lossAndGradients(X, y, W, b, { reg: 1e-4, threads: 1 });
+        const want = reference.lossAndGradients(X, y, W, b, { reg: 1e-4 });
+        const tol = lossTolerances(dtype, X, W, b, 1e-4);
+        expect(Math.abs(got.loss - want.loss), `N=${N} D=${D}`).toBeLessThanOrEqual(tol.loss);
+        expectAllClose(got.dW.data, want.dW.data, tol.dW, `dW N=${N} D=${D}`);
+        expectAllClose(got.db!, want.db!, tol.db, `db N=${N} D=${D}`);
+        const S = scores(X, W, b, { threads: 1 });
+        const Sref = reference.scores(X, W, b);
+        const tolS = 4 * EPS[dtype] * (D + 2) * scoreScale(X, W, b);
+        expectAllClose(S.data, Sref.data, tolS, 'scores');
+        expectAllClose(softmax(Sref).data, reference.softmax(Sref).data, softmaxTolerance(dtype, Sref), 'softmax');
+        const p = predict(X, W, b);
+        const pref = reference.predict(X, W, b);
+        for (let i = 0; i < N; i++) {
+          if (p[i] !== pref[i]) expect(Math.abs(Sref.data[i * K + p[i]!]! - Sref.data[i * K + pref[i]!]!)).toBeLessThanOrEqual(2 * tolS);
+        }
+      }
+    });
+
+    test('softmax of rows holding −Infinity and NaN', () => {
+      force();
+      const make = (a: number[]) => (dtype === 'float32' ? new Float32Array(a) : new Float64Array(a));
+      const P = softmax({ data: make([0, -Infinity, 0, -1000, NaN, 1, 5, 5, 5]), rows: 3, cols: 3 }).data;
+      expect(Array.from(P.subarray(0, 3))).toEqual([0.5, 0, 0.5]);
+      expect(Array.from(P.subarray(3, 6)).every(Number.isNaN)).toBe(true);
+      expect(Math.abs(P[6]! - 1 / 3)).toBeLessThanOrEqual(2 * EPS[dtype]);
+    });
+  });
+});
+
+describe('SOFTMAX_SIMD_ISA at load', () => {
+  const root = join(__dirname, '..');
+  const probe = "const s=require('./dist/cjs/index.js');console.log(JSON.stringify(s.backend()))";
+  const run = (isa: string) => spawnSync(process.execPath, ['-e', probe], { cwd: root, env: { ...process.env, SOFTMAX_SIMD_ISA: isa }, encoding: 'utf8' });
+
+  test.each(SUPPORTED)('forcing %s runs it, and backend() says so', (isa) => {
+    const r = run(isa);
+    expect(r.status, r.stderr).toBe(0);
+    const b = JSON.parse(r.stdout) as { isa: string; reason: string };
+    expect(b.isa).toBe(isa);
+    expect(b.reason).toContain('SOFTMAX_SIMD_ISA');
+  });
+
+  test('forcing an ISA this CPU or build lacks is a clear error at load, never SIGILL', () => {
+    const missing = ['avx2', 'neon'].filter((i) => !SUPPORTED.includes(i));
+    expect(missing.length).toBeGreaterThan(0);
+    for (const isa of missing) {
+      const r = run(isa);
+      expect(r.signal).toBeNull();
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`SOFTMAX_SIMD_ISA=${isa}`);
+    }
+    const bogus = run('sse9');
+    expect(bogus.status).not.toBe(0);
+    expect(bogus.stderr).toContain("must be one of auto, scalar, avx2, neon but received 'sse9'");
+  });
+
+  test('without it, the best supported ISA runs', () => {
+    const out = execFileSync(process.execPath, ['-e', probe], { cwd: root, env: { ...process.env, SOFTMAX_SIMD_ISA: '' }, encoding: 'utf8' });
+    expect(JSON.parse(out).isa).toBe(SUPPORTED[0]);
+  });
+});

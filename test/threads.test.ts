@@ -1,0 +1,83 @@
+// Threads and async: every thread count against the reference, bitwise determinism per count, many
+// calls in flight, the event loop stays responsive, and the work really runs off the main thread.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { describe, expect, test } from 'vitest';
+import { lossAndGradients, lossAndGradientsAsync, predict, reference, scores, type Dtype } from '../src/index.js';
+import { bitwiseEqual, expectAllClose, lossTolerances, randomLabels, randomMatrix, rng } from './helpers.js';
+
+function data(dtype: Dtype, N: number, D: number, K: number, seed: number) {
+  const next = rng(seed);
+  return {
+    X: randomMatrix(dtype, N, D, next),
+    W: randomMatrix(dtype, D, K, next, 0.5),
+    b: randomMatrix(dtype, 1, K, next).data,
+    y: randomLabels(N, K, next),
+  };
+}
+
+describe.each(['float32', 'float64'] as const)('thread counts (%s)', (dtype) => {
+  // Large enough that every thread count really splits the rows (parts_for needs work per part).
+  const { X, W, b, y } = data(dtype, 4099, 67, 11, 31);
+  const want = reference.lossAndGradients(X, y, W, b, { reg: 0.01 });
+  const tol = lossTolerances(dtype, X, W, b, 0.01);
+
+  test.each([1, 2, 3, 7])('threads = %i matches the reference and repeats bitwise', (threads) => {
+    const r = lossAndGradients(X, y, W, b, { reg: 0.01, threads });
+    expect(Math.abs(r.loss - want.loss)).toBeLessThanOrEqual(tol.loss);
+    expectAllClose(r.dW.data, want.dW.data, tol.dW, 'dW');
+    expectAllClose(r.db!, want.db!, tol.db, 'db');
+    const again = lossAndGradients(X, y, W, b, { reg: 0.01, threads });
+    expect(Object.is(again.loss, r.loss)).toBe(true);
+    expect(bitwiseEqual(again.dW.data, r.dW.data)).toBe(true);
+    expect(bitwiseEqual(again.db!, r.db!)).toBe(true);
+    // scores and predict are per row: identical for any thread count
+    expect(bitwiseEqual(scores(X, W, b, { threads }).data, scores(X, W, b, { threads: 1 }).data)).toBe(true);
+    expect(bitwiseEqual(predict(X, W, b, { threads }), predict(X, W, b, { threads: 1 }))).toBe(true);
+  });
+});
+
+test('50 async calls in flight at once, each with its own right answer', async () => {
+  const problems = Array.from({ length: 50 }, (_, i) => data(i % 2 ? 'float32' : 'float64', 200 + i * 7, 9 + (i % 5), 2 + (i % 7), 1000 + i));
+  const results = await Promise.all(problems.map((p, i) => lossAndGradientsAsync(p.X, p.y, p.W, p.b, { threads: 1 + (i % 3) })));
+  results.forEach((r, i) => {
+    const p = problems[i]!;
+    const sync = lossAndGradients(p.X, p.y, p.W, p.b, { threads: 1 + (i % 3) });
+    expect(Object.is(r.loss, sync.loss)).toBe(true);
+    expect(bitwiseEqual(r.dW.data, sync.dW.data)).toBe(true);
+  });
+});
+
+describe('off the event loop', () => {
+  // About 0.5 GFLOP a call: long enough to matter, short enough for a test.
+  const big = data('float32', 50_000, 256, 10, 77);
+
+  test('the event loop stays responsive while async calls run (p99 delay < 20 ms)', async () => {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    const until = performance.now() + 1500;
+    let calls = 0;
+    while (performance.now() < until) {
+      await lossAndGradientsAsync(big.X, big.y, big.W, big.b);
+      calls++;
+    }
+    h.disable();
+    const p99ms = h.percentile(99) / 1e6;
+    expect(calls).toBeGreaterThan(0);
+    expect(p99ms, `p99 event-loop delay ${p99ms.toFixed(2)} ms over ${calls} calls`).toBeLessThan(20);
+  });
+
+  test('the work runs off the main thread: a busy main thread does not delay it', async () => {
+    const t0 = performance.now();
+    lossAndGradients(big.X, big.y, big.W, big.b);
+    const callMs = performance.now() - t0;
+    const pending = lossAndGradientsAsync(big.X, big.y, big.W, big.b).then(() => performance.now());
+    const busyUntil = performance.now() + 3 * callMs + 20;
+    while (performance.now() < busyUntil) {
+      // keep the main thread busy for longer than the call takes
+    }
+    const released = performance.now();
+    const settled = await pending;
+    // The call finished while the main thread was busy; only the resolution was left to run.
+    expect(settled - released, `settled ${(settled - released).toFixed(1)} ms after the busy loop (one call: ${callMs.toFixed(1)} ms)`).toBeLessThan(Math.max(5, callMs / 2));
+  });
+});
