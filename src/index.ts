@@ -15,3 +15,4 @@ export type {
   ThreadOptions,
 } from './types.js';
 export * as reference from './reference/index.js';
+export { GradientAccumulator, type AccumulatorOptions, type AccumulatorResult, type AddOptions, type ResultOptions } from './accumulator.js';
