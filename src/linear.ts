@@ -3,7 +3,7 @@
 import { native, threadsFor } from './backend.js';
 import { codedError, rangeError, withCallerStack } from './errors.js';
 import type { NativeOutcome } from './loader.js';
-import { allocate, checkModel, finalizeSums, prepareLoss, sumsLength, type PreparedLoss } from './prepare.js';
+import { allocate, checkModel, finalizeSums, prepareLoss, sumsLength, targetRowError, type PreparedLoss } from './prepare.js';
 import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from './types.js';
 import { checkMatrix, checkOptionsObject, dtypeOf } from './validate.js';
 
@@ -32,17 +32,8 @@ export function outcomeError(outcome: NativeOutcome, prepared: PreparedLoss, xNa
       );
     case STATUS_BAD_LABEL:
       return rangeError('ERR_LABEL', `y[${row}]`, `a class index in [0, ${prepared.K})`, 'a label outside it');
-    case STATUS_BAD_TARGET: {
-      const T = prepared.y as Matrix;
-      const values = Array.from(T.data.subarray(row * T.cols, (row + 1) * T.cols));
-      const sum = values.reduce((a, v) => a + v, 0);
-      return rangeError(
-        'ERR_TARGET',
-        `row ${row} of y (probability targets)`,
-        'finite non-negative probabilities summing to 1 within the dtype rounding',
-        `values summing to ${sum}${values.some((v) => !(v >= 0)) ? ' with a negative or NaN entry' : ''}`,
-      );
-    }
+    case STATUS_BAD_TARGET:
+      return targetRowError(prepared.y as Matrix, row);
     case STATUS_NO_MEMORY:
       return codedError('ERR_NATIVE', 'softmax-simd: out of memory for the scratch buffers of this call');
     default:

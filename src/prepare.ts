@@ -199,3 +199,34 @@ export function finalizeSums(
   return { loss: sums[0]! * scale + term, dW: { data: dW, rows: D, cols: K }, db };
 }
 
+
+/** The tolerance a probability-target row's sum must meet: the dtype's rounding of K terms (as native/linear.cpp). */
+export function targetTolerance(dtype: Dtype, K: number): number {
+  return 8 * K * (dtype === 'float32' ? 2 ** -23 : 2 ** -52);
+}
+
+export function targetRowError(T: Matrix, row: number): RangeError {
+  const values = Array.from(T.data.subarray(row * T.cols, (row + 1) * T.cols));
+  const sum = values.reduce((a, v) => a + v, 0);
+  return rangeError(
+    'ERR_TARGET',
+    `row ${row} of y (probability targets)`,
+    'finite non-negative probabilities summing to 1 within the dtype rounding',
+    `values summing to ${sum}${values.some((v) => !(v >= 0)) ? ' with a negative or NaN entry' : ''}`,
+  );
+}
+
+/** The first target row that is not a probability distribution, or -1 (used by the reference). */
+export function firstBadTargetRow(T: Matrix): number {
+  const tol = targetTolerance(dtypeOf(T.data), T.cols);
+  for (let i = 0; i < T.rows; i++) {
+    let sum = 0;
+    for (let k = 0; k < T.cols; k++) {
+      const v = T.data[i * T.cols + k]!;
+      if (!(v >= 0) || !Number.isFinite(v)) return i;
+      sum += v;
+    }
+    if (!(Math.abs(sum - 1) <= tol)) return i;
+  }
+  return -1;
+}

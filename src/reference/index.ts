@@ -1,7 +1,7 @@
 // The reference with the public signatures: the same validation as the native functions, then the
 // plain float64 implementations of ./linear.ts. Imports nothing from the native side.
 import { rangeError } from '../errors.js';
-import { checkModel, prepareLoss } from '../prepare.js';
+import { checkModel, firstBadTargetRow, prepareLoss, targetRowError } from '../prepare.js';
 import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from '../types.js';
 import { checkMatrix, checkOptionsObject } from '../validate.js';
 import * as raw from './linear.js';
@@ -34,6 +34,10 @@ export function lossAndGradients<T extends FloatArray>(
   options?: LossOptions,
 ): LossResult<T> {
   const p = prepareLoss(X, y, W, b, options);
+  if (!(p.y instanceof Int32Array)) {
+    const bad = firstBadTargetRow(p.y);
+    if (bad >= 0) throw targetRowError(p.y, bad);
+  }
   const r = raw.lossAndGradients(p.X, p.y, p.W, p.b, p.options);
   if (r.firstNonFiniteRow >= 0) {
     const row = r.firstNonFiniteRow;
