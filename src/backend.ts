@@ -1,10 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { referenceAddon } from './fallback.js';
 import { loadAddon, packageRoot, type NativeAddon } from './loader.js';
 import { checkThreads, MAX_THREADS } from './validate.js';
 
-const addon: NativeAddon = loadAddon();
+function load(): { addon: NativeAddon; native: boolean } {
+  try {
+    return { addon: loadAddon(), native: true };
+  } catch (error) {
+    if (process.env.SOFTMAX_SIMD_FALLBACK !== 'reference') throw error;
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.emitWarning(
+      `softmax-simd is running its pure-TypeScript fallback (SOFTMAX_SIMD_FALLBACK=reference), many times slower than the addon: ${reason}`,
+      { code: 'SOFTMAX_SIMD_FALLBACK' },
+    );
+    return { addon: referenceAddon(), native: false };
+  }
+}
+
+const loaded = load();
+const addon: NativeAddon = loaded.addon;
 let defaultThreads = Math.min(MAX_THREADS, Math.max(1, availableParallelism()));
 
 export function native(): NativeAddon {
@@ -35,13 +51,17 @@ export function backend(): BackendInfo {
   const b = addon.backend();
   const forced = process.env.SOFTMAX_SIMD_ISA;
   return {
-    native: true,
+    native: loaded.native,
     isa: b.isa,
     compiled: b.compiled,
     supported: b.supported,
     threads: defaultThreads,
     version,
-    reason: forced && forced !== 'auto' ? `forced by SOFTMAX_SIMD_ISA=${forced}` : 'the best instruction set this CPU supports',
+    reason: !loaded.native
+      ? 'the native addon could not be loaded and SOFTMAX_SIMD_FALLBACK=reference asked for the pure-TypeScript fallback'
+      : forced && forced !== 'auto'
+        ? `forced by SOFTMAX_SIMD_ISA=${forced}`
+        : 'the best instruction set this CPU supports',
   };
 }
 

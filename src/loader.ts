@@ -51,9 +51,10 @@ export function packageRoot(): string {
 
 export function addonCandidates(): string[] {
   const root = packageRoot();
+  // An explicit binary is the only one tried: a sanitizer build must never silently fall back.
   const fromEnv = process.env.SOFTMAX_SIMD_BINARY;
+  if (fromEnv) return [fromEnv];
   return [
-    ...(fromEnv ? [fromEnv] : []),
     join(root, 'build', 'Release', 'softmax_simd.node'),
     join(root, 'build', 'Debug', 'softmax_simd.node'),
   ];
