@@ -61,9 +61,9 @@ void call_js(Napi::Env env, Napi::Function, EnvState* state, FunctionJob* job) {
   if (env == nullptr || job == nullptr) return;  // tearing down: see JobThread::run
   std::unique_ptr<FunctionJob> owned(job);
   try {
-    job->deferred.Resolve(job->complete(env));
+    job->deferred->Resolve(job->complete(env));
   } catch (const Napi::Error& e) {
-    job->deferred.Reject(e.Value());
+    job->deferred->Reject(e.Value());
   }
   if (--state->in_flight == 0) state->channel.Unref(env);
 }
@@ -80,7 +80,8 @@ void init_async(Napi::Env env) {
 
 Napi::Value submit(Napi::Env env, std::unique_ptr<FunctionJob> job) {
   auto* state = env.GetInstanceData<EnvState>();
-  Napi::Promise promise = job->deferred.Promise();
+  job->deferred.emplace(Napi::Promise::Deferred::New(env));
+  Napi::Promise promise = job->deferred->Promise();
   job->owner = state;
   if (state->in_flight++ == 0) state->channel.Ref(env);  // pending work keeps the loop alive
   JobThread::instance().push(job.release());

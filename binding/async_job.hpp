@@ -9,14 +9,17 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "views.hpp"
 
 namespace softmax_simd {
 
 struct FunctionJob {
-  explicit FunctionJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise::Deferred deferred;
+  explicit FunctionJob(Napi::Env) {}
+  // Made by submit() only: a Deferred that is never settled would leak its persistent handle, so
+  // a job built for a sync call, or abandoned when reading its arguments throws, must not have one.
+  std::optional<Napi::Promise::Deferred> deferred;
   Keepalive keep;                                  // inputs stay alive until the Promise settles
   std::function<void()> execute;                   // off the JS thread: no Node-API calls
   std::function<Napi::Value(Napi::Env)> complete;  // on the JS thread: the resolution value

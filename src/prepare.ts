@@ -187,16 +187,18 @@ export function finalizeSums(
   regConvention: RegConvention,
 ): { loss: number; dW: Matrix; db: FloatArray | null } {
   const weight = sums[1]!;
-  const scale = reduction === 'mean' ? (weight > 0 ? 1 / weight : 0) : 1;
+  // Divide (never multiply by 1/weight): a tiny total weight must not turn into an infinite scale.
+  const divisor = reduction === 'mean' && weight > 0 ? weight : 1;
+  const scale = reduction === 'mean' && !(weight > 0) ? 0 : 1;
   const { term, gradCoef } = regularization(W, reg, regConvention);
   const dW = allocate(dtype, D * K);
-  for (let i = 0; i < D * K; i++) dW[i] = sums[2 + i]! * scale + gradCoef * W[i]!;
+  for (let i = 0; i < D * K; i++) dW[i] = (sums[2 + i]! * scale) / divisor + gradCoef * W[i]!;
   let db: FloatArray | null = null;
   if (hasBias) {
     db = allocate(dtype, K);
-    for (let k = 0; k < K; k++) db[k] = sums[2 + D * K + k]! * scale;
+    for (let k = 0; k < K; k++) db[k] = (sums[2 + D * K + k]! * scale) / divisor;
   }
-  return { loss: sums[0]! * scale + term, dW: { data: dW, rows: D, cols: K }, db };
+  return { loss: (sums[0]! * scale) / divisor + term, dW: { data: dW, rows: D, cols: K }, db };
 }
 
 

@@ -177,21 +177,23 @@ export function lossAndGradients(
     }
   }
 
-  const scale = o.reduction === 'mean' ? (weightSum > 0 ? 1 / weightSum : 0) : 1;
+  const mean = o.reduction === 'mean';
+  const divisor = mean && weightSum > 0 ? weightSum : 1;
+  const scale = mean && !(weightSum > 0) ? 0 : 1;
   let sq = 0;
   for (let j = 0; j < D * K; j++) sq += at(W.data, j) ** 2;
   const regTerm = o.regConvention === 'full' ? o.reg * sq : 0.5 * o.reg * sq;
   const regGrad = o.regConvention === 'full' ? 2 * o.reg : o.reg;
 
   const dWout = like(X.data, D * K);
-  for (let j = 0; j < D * K; j++) dWout[j] = at(dW, j) * scale + regGrad * at(W.data, j);
+  for (let j = 0; j < D * K; j++) dWout[j] = (at(dW, j) * scale) / divisor + regGrad * at(W.data, j);
   let dbOut: FloatArray | null = null;
   if (b) {
     dbOut = like(X.data, K);
-    for (let c = 0; c < K; c++) dbOut[c] = at(db, c) * scale;
+    for (let c = 0; c < K; c++) dbOut[c] = (at(db, c) * scale) / divisor;
   }
   const result: ReferenceLossResult = {
-    loss: lossSum * scale + regTerm,
+    loss: (lossSum * scale) / divisor + regTerm,
     dW: { data: dWout, rows: D, cols: K },
     db: dbOut,
     lossSum,

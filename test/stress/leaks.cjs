@@ -1,0 +1,101 @@
+// Run as: node --expose-gc test/stress/leaks.cjs <mode>. Prints one JSON line of measurements.
+// Modes:
+//   calls    10,000 sync then 10,000 async calls (100 in flight at a time); RSS and external memory
+//            after a warm-up and after the calls, both after forced garbage collection.
+//   gc       hundreds of async calls in flight whose inputs go out of scope right after the call,
+//            with garbage collection forced while they run; every result checked.
+//   workers  several worker_threads load the addon at once and compute; results checked against
+//            the main thread's.
+'use strict';
+const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
+const s = require('../../dist/cjs/index.js');
+
+function problem(seed, N = 64, D = 32, K = 10) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+  const X = s.matrix(Float32Array.from({ length: N * D }, next), N, D);
+  const W = s.matrix(Float32Array.from({ length: D * K }, next), D, K);
+  const b = Float32Array.from({ length: K }, next);
+  const y = Int32Array.from({ length: N }, () => Math.floor((next() + 0.5) * K));
+  return { X, W, b, y };
+}
+
+function memory() {
+  for (let i = 0; i < 4; i++) global.gc();
+  const m = process.memoryUsage();
+  return { rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+async function calls() {
+  const p = problem(1);
+  const expected = s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
+  // Warm-up: the thread pool, the job thread and malloc's per-thread arenas reach their steady size.
+  for (let i = 0; i < 10000; i++) s.lossAndGradients(p.X, p.y, p.W, p.b);
+  for (let i = 0; i < 100; i++) await Promise.all(Array.from({ length: 100 }, () => s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)));
+  const before = memory();
+  let wrong = 0;
+  for (let i = 0; i < 10000; i++) if (s.lossAndGradients(p.X, p.y, p.W, p.b).loss !== expected) wrong++;
+  for (let i = 0; i < 100; i++) {
+    const r = await Promise.all(Array.from({ length: 100 }, () => s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)));
+    wrong += r.filter((x) => x.loss !== expected).length;
+  }
+  const after = memory();
+  return { before, after, wrong, calls: 20000 };
+}
+
+async function gcWhileRunning() {
+  const expected = Array.from({ length: 300 }, (_, i) => {
+    const p = problem(100 + i, 200, 48, 10);
+    return s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
+  });
+  // Inputs are made inside the map callback and dropped at once: only the addon's references keep
+  // them alive until each Promise settles.
+  const pending = expected.map((_, i) => {
+    const p = problem(100 + i, 200, 48, 10);
+    return i % 2 ? s.lossAndGradientsAsync(p.X, p.y, p.W, p.b).then((r) => r.loss) : new s.GradientAccumulator(p.W, p.b).addAsync(p.X, p.y).then((acc) => acc.result().loss);
+  });
+  let collections = 0;
+  let settled = false;
+  const done = Promise.all(pending).then((v) => ((settled = true), v));
+  while (!settled) {
+    global.gc();
+    collections++;
+    await new Promise((r) => setImmediate(r));
+  }
+  const got = await done;
+  return { inFlight: pending.length, collections, wrong: got.filter((v, i) => v !== expected[i]).length };
+}
+
+async function workers() {
+  const count = 6;
+  const expected = Array.from({ length: count }, (_, i) => {
+    const p = problem(500 + i, 300, 40, 7);
+    return s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
+  });
+  const results = await Promise.all(
+    expected.map(
+      (_, i) =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(__filename, { workerData: { seed: 500 + i } });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    ),
+  );
+  return { workers: count, wrong: results.filter((r, i) => r.loss !== expected[i] || r.asyncLoss !== expected[i]).length, isas: [...new Set(results.map((r) => r.isa))] };
+}
+
+if (!isMainThread) {
+  const p = problem(workerData.seed, 300, 40, 7);
+  const loss = s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
+  s.lossAndGradientsAsync(p.X, p.y, p.W, p.b).then((r) => parentPort.postMessage({ loss, asyncLoss: r.loss, isa: s.backend().isa }));
+} else {
+  const mode = process.argv[2];
+  const run = { calls, gc: gcWhileRunning, workers }[mode];
+  run().then((r) => console.log(JSON.stringify(r)));
+}
