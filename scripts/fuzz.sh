@@ -19,7 +19,7 @@ for target in build-fuzz/fuzz_*; do
   name="$(basename "$target")"
   mkdir -p "build-fuzz/corpus/$name"
   echo "fuzzing $name for ${seconds}s"
-  if "$target" -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 "build-fuzz/corpus/$name" 2>"build-fuzz/$name.log"; then
+  if "$target" -max_total_time="$seconds" -max_len=8192 -artifact_prefix="build-fuzz/$name-" -print_final_stats=1 "build-fuzz/corpus/$name" 2>"build-fuzz/$name.log"; then
     grep -E "stat::number_of_executed_units|Done" "build-fuzz/$name.log" | tail -2
     echo "$name: 1 passed, 0 failed"
   else
