@@ -15,4 +15,16 @@ export type {
   ThreadOptions,
 } from './types.js';
 export * as reference from './reference/index.js';
+export {
+  SoftmaxClassifier,
+  type ClassifierJSON,
+  type ClassifierOptions,
+  type Optimizer,
+  type ProgressEvent,
+  type StopReason,
+  type TrainError,
+  type TrainHistory,
+  type TrainOptions,
+} from './classifier.js';
+export { gradCheck, type GradCheckEntry, type GradCheckOptions, type GradCheckResult } from './gradcheck.js';
 export { GradientAccumulator, type AccumulatorOptions, type AccumulatorResult, type AddOptions, type ResultOptions } from './accumulator.js';
