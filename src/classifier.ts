@@ -941,8 +941,19 @@ export class SoftmaxClassifier {
       }
       let step = S.length === 0 ? Math.min(1, 1 / Math.sqrt(-gd)) : 1;
 
-      // Backtracking line search to the Armijo condition.
+      // Backtracking line search to the Armijo condition. Near the optimum the decrease it asks for
+      // falls below the rounding of the loss itself (≈ ε·|f|), and Armijo then accepts or refuses by
+      // noise; there the approximate Wolfe conditions of Hager and Zhang decide from the trial
+      // gradient instead: a loss within rounding of f and a directional derivative that has risen
+      // from gd to within [σ·gd, (2δ − 1)·gd].
       const c1 = 1e-4;
+      const approximatelyWolfe = (r: LossResult, f0: number, gd0: number): boolean => {
+        if (!(Math.abs(r.loss - f0) <= 16 * Number.EPSILON * Math.max(1, Math.abs(f0)))) return false;
+        let gdNew = 0;
+        for (let i = 0; i < P; i++) gdNew += r.dW.data[i]! * d[i]!;
+        for (let k = 0; k < K; k++) gdNew += r.db![k]! * d[P + k]!;
+        return gdNew >= 0.9 * gd0 && gdNew <= (2 * 0.1 - 1) * gd0;
+      };
       let accepted: LossResult | null = null;
       let fNew = NaN;
       for (let tries = 0; tries < 40; tries++) {
@@ -955,7 +966,7 @@ export class SoftmaxClassifier {
           if (!isNonFinite(error)) throw error;
         }
         rows += train.N;
-        if (r && Number.isFinite(r.loss) && r.loss <= f + c1 * step * gd) {
+        if (r && Number.isFinite(r.loss) && (r.loss <= f + c1 * step * gd || approximatelyWolfe(r, f, gd))) {
           accepted = r;
           fNew = r.loss;
           break;
