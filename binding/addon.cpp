@@ -13,6 +13,7 @@
 #include "views.hpp"
 
 namespace softmax_simd {
+void register_gram(Napi::Env env, Napi::Object exports);  // binding/gram.cpp
 namespace {
 
 // Options of the fused pass, read from a plain object on the main thread.
@@ -183,6 +184,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("selectIsa", Napi::Function::New(env, SelectIsa));
+  register_gram(env, exports);
   return exports;
 }
 

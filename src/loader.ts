@@ -28,6 +28,9 @@ export interface NativeAddon {
   predictAsync(args: object): Promise<boolean>;
   backend(): NativeBackend;
   selectIsa(name: string): string;
+  /** binding/gram.cpp; optional so that stand-ins without it (the reference fallback) still fit. */
+  labeledGram?(args: object): boolean;
+  labeledGramAsync?(args: object): Promise<boolean>;
 }
 
 /** The package root: the nearest folder above this file holding softmax-simd's package.json. */

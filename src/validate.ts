@@ -156,3 +156,67 @@ export function checkWeights(name: string, value: unknown, length: number, what:
   }
   return out;
 }
+
+/** The validated arguments of labeledGram(X, y, options): rows [rowStart, rowEnd) of Q, N×N. */
+export interface GramArgs {
+  dtype: Dtype;
+  X: Matrix;
+  y: FloatArray;
+  N: number;
+  D: number;
+  rowStart: number;
+  rowEnd: number;
+  /** The validated threads option, or undefined for the default. */
+  threads: number | undefined;
+}
+
+export const GRAM_OPTION_KEYS = ['rows', 'threads'] as const;
+
+/** The most elements one result may hold (the Node-API typed-array limit this package keeps). */
+export const MAX_RESULT_ELEMENTS = 2 ** 31 - 1;
+
+/**
+ * X (N×D), y (N finite reals in X's dtype) and options { rows?: [start, end], threads? } of
+ * labeledGram; a result of more than MAX_RESULT_ELEMENTS elements or `maxBytes` bytes is refused
+ * with a suggestion of `rows`.
+ */
+export function checkGramArgs(X: unknown, y: unknown, options: unknown, maxBytes: number): GramArgs {
+  const Xm = checkMatrix('X', X);
+  const dtype = dtypeOf(Xm.data);
+  const N = Xm.rows;
+  const yv = checkVector('y', y, N, dtype, 'one real per row of X');
+  for (let i = 0; i < N; i++) {
+    const v = yv[i]!;
+    if (!Number.isFinite(v)) throw rangeError('ERR_NON_FINITE', `y[${i}]`, 'a finite real (usually ±1)', String(v));
+  }
+  const o = checkOptionsObject('options', options, GRAM_OPTION_KEYS);
+  let rowStart = 0;
+  let rowEnd = N;
+  if (o.rows !== undefined) {
+    const r = o.rows;
+    const expected = `a row range [start, end] of Q: integers with 0 ≤ start < end ≤ N = ${N}`;
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'number' || typeof r[1] !== 'number') {
+      throw typeError('ERR_OPTION', 'options.rows', expected, r);
+    }
+    const [start, end] = r as [number, number];
+    if (!Number.isInteger(start) || !Number.isInteger(end) || !(start >= 0 && start < end && end <= N)) {
+      throw rangeError('ERR_OPTION', 'options.rows', expected, `[${start}, ${end}]`);
+    }
+    rowStart = start;
+    rowEnd = end;
+  }
+  const threads = o.threads === undefined ? undefined : checkThreads('options.threads', o.threads);
+  const bytesPer = dtype === 'float32' ? 4 : 8;
+  const elements = (rowEnd - rowStart) * N;
+  if (elements > MAX_RESULT_ELEMENTS || elements * bytesPer > maxBytes) {
+    const maxRows = Math.max(1, Math.floor(Math.min(MAX_RESULT_ELEMENTS, maxBytes / bytesPer) / N));
+    throw rangeError(
+      'ERR_TOO_LARGE',
+      `the result of labeledGram (rows [${rowStart}, ${rowEnd}) of the ${N}×${N} Q, ${dtype})`,
+      `at most ${MAX_RESULT_ELEMENTS} elements and ${maxBytes} bytes (what this process could allocate for one array); ` +
+        `compute Q in row blocks with options.rows = [start, end], at most ${maxRows} rows per call`,
+      `${elements} elements (${elements * bytesPer} bytes)`,
+    );
+  }
+  return { dtype, X: Xm, y: yv, N, D: Xm.cols, rowStart, rowEnd, threads };
+}

@@ -57,3 +57,4 @@ export async function lossAndGradientsAsync<T extends FloatArray>(
 ): Promise<LossResult<T>> {
   return lossAndGradients(X, y, W, b, options);
 }
+export { labeledGram } from './gram.js';

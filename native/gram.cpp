@@ -1,0 +1,163 @@
+#include "gram.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "thread_pool.hpp"
+
+namespace softmax_simd {
+
+namespace {
+
+// Below this many multiply-adds a part is not worth a thread wake-up (about 10 us of work).
+constexpr size_t kMinWorkPerPart = size_t(1) << 18;
+
+// Budget for one tile's working set per D-chunk: its j rows (re-read by every group of 4 i rows) and
+// the float64 tile C, kept in L2 (1 MiB per core on Zen 4, where this was tuned; 512 KiB on many
+// others). The i rows stream through L1 four at a time.
+constexpr size_t kTileBytes = 512 * 1024;
+
+struct Tile {
+  size_t i0, ni, j0, nj;
+  bool square;  // inside [row_start, row_end)²: also written mirrored
+  bool diag;    // a diagonal tile of that square: only b >= a computed, then mirrored within
+};
+
+inline double scale(float yi, float yj, double s) {
+  return static_cast<double>(yi) * static_cast<double>(yj) * s;  // y_i·y_j exact in double
+}
+inline double scale(double yi, double yj, double s) { return (yi * yj) * s; }
+
+template <typename T>
+void run_tile(const GramKernels<T>& kern, const T* X, size_t N, size_t D, const T* y,
+              size_t row_start, T* out, const Tile& t, size_t B, double* C) {
+  for (size_t d0 = 0; d0 < D; d0 += kGramChunk) {
+    const size_t len = std::min(kGramChunk, D - d0);
+    kern.tile(X + t.i0 * D + d0, t.ni, X + t.j0 * D + d0, t.nj, len, D, C, B, d0 > 0, t.diag);
+  }
+  for (size_t a = 0; a < t.ni; ++a) {
+    const size_t i = t.i0 + a;
+    const T yi = y[i];
+    T* row = out + (i - row_start) * N;
+    const double* c = C + a * B;
+    for (size_t b = t.diag ? a : 0; b < t.nj; ++b)
+      row[t.j0 + b] = static_cast<T>(scale(yi, y[t.j0 + b], c[b]));
+  }
+  if (!t.square) return;
+  // The mirror: Q[j][i] = Q[i][j], written row by row of the lower part from the tile C (the same
+  // expression with the same operands, so bitwise the same value).
+  for (size_t b = 0; b < t.nj; ++b) {
+    const size_t j = t.j0 + b;
+    const T yj = y[j];
+    T* row = out + (j - row_start) * N + t.i0;
+    const size_t a_end = t.diag ? b : t.ni;
+    for (size_t a = 0; a < a_end; ++a) row[a] = static_cast<T>(scale(y[t.i0 + a], yj, C[a * B + b]));
+  }
+}
+
+// A part's share of the tiles: those whose cumulative cost before them falls in
+// [total·p/parts, total·(p+1)/parts). Deterministic, and parts of nearly equal work.
+std::vector<size_t> split(const std::vector<Tile>& tiles, size_t parts) {
+  std::vector<double> cost(tiles.size());
+  double total = 0;
+  for (size_t t = 0; t < tiles.size(); ++t) {
+    const double c = double(tiles[t].ni) * double(tiles[t].nj) * (tiles[t].diag ? 0.5 : 1.0);
+    cost[t] = total;
+    total += c;
+  }
+  std::vector<size_t> first(parts + 1, tiles.size());
+  first[0] = 0;
+  size_t t = 0;
+  for (size_t p = 1; p < parts; ++p) {
+    const double edge = total * double(p) / double(parts);
+    while (t < tiles.size() && cost[t] < edge) ++t;
+    first[p] = t;
+  }
+  return first;
+}
+
+}  // namespace
+
+const GramKernels<float>& gram_kernels_f32(Isa isa) {
+  switch (isa) {
+#if defined(SOFTMAX_SIMD_HAVE_AVX2)
+    case Isa::avx2:
+      return gram_f32_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_NEON)
+    case Isa::neon:
+      return gram_f32_neon;
+#endif
+    default:
+      return gram_f32_scalar;
+  }
+}
+
+const GramKernels<double>& gram_kernels_f64(Isa isa) {
+  switch (isa) {
+#if defined(SOFTMAX_SIMD_HAVE_AVX2)
+    case Isa::avx2:
+      return gram_f64_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_NEON)
+    case Isa::neon:
+      return gram_f64_neon;
+#endif
+    default:
+      return gram_f64_scalar;
+  }
+}
+
+size_t gram_block(size_t D, size_t elem_size) {
+  const size_t chunk = std::min(D, kGramChunk) * elem_size;
+  size_t B = 192;
+  while (B > 12 && B * chunk + 8 * B * B > kTileBytes) B -= 12;
+  return B;
+}
+
+template <typename T>
+bool labeled_gram(const GramKernels<T>& kern, const T* X, size_t N, size_t D, const T* y,
+                  size_t row_start, size_t row_end, T* out, size_t threads) {
+  if (row_start >= row_end || row_end > N || D == 0) return true;
+  const size_t B = gram_block(D, sizeof(T));
+  std::vector<Tile> tiles;
+  try {
+    for (size_t i0 = row_start; i0 < row_end; i0 += B) {
+      const size_t ni = std::min(B, row_end - i0);
+      for (size_t j0 = 0; j0 < row_start; j0 += B) tiles.push_back({i0, ni, j0, std::min(B, row_start - j0), false, false});
+      for (size_t j0 = i0; j0 < row_end; j0 += B) tiles.push_back({i0, ni, j0, std::min(B, row_end - j0), true, j0 == i0});
+      for (size_t j0 = row_end; j0 < N; j0 += B) tiles.push_back({i0, ni, j0, std::min(B, N - j0), false, false});
+    }
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  const size_t rows = row_end - row_start;
+  const double work = double(rows) * double(N) * double(D);
+  const size_t by_work = static_cast<size_t>(std::max(1.0, work / double(kMinWorkPerPart)));
+  const size_t parts = std::max<size_t>(1, std::min({threads, tiles.size(), by_work, ThreadPool::kMaxThreads}));
+  std::vector<std::unique_ptr<double[]>> scratch(parts);
+  std::vector<size_t> first;
+  try {
+    first = split(tiles, parts);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  for (auto& s : scratch) {
+    s.reset(new (std::nothrow) double[B * B]);
+    if (!s) return false;
+  }
+  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
+    for (size_t t = first[p]; t < first[p + 1]; ++t)
+      run_tile(kern, X, N, D, y, row_start, out, tiles[t], B, scratch[p].get());
+  });
+  return true;
+}
+
+template bool labeled_gram<float>(const GramKernels<float>&, const float*, size_t, size_t, const float*,
+                                  size_t, size_t, float*, size_t);
+template bool labeled_gram<double>(const GramKernels<double>&, const double*, size_t, size_t,
+                                   const double*, size_t, size_t, double*, size_t);
+
+}  // namespace softmax_simd

@@ -1,0 +1,55 @@
+// The kernel table of the labelled Gram matrix Q = (y∘X)(y∘X)ᵀ: one block micro-kernel per
+// instruction set and dtype, named gram_<dtype>_<isa>. The driver (native/gram.cpp) does the
+// blocking over Q, the symmetry, the scaling by y_i·y_j and the threads.
+//
+// The contract every tile kernel keeps, which makes Q bitwise symmetric and row blocks stitch into
+// the full Q bitwise: the value a kernel produces for a pair of rows (x, x') depends only on the two
+// rows' elements over the chunk, never on where the pair sits in the tile, on the tile's shape, or
+// on the order of the two rows (a·b = b·a, and each lane's running sum sees its products in
+// increasing d). The driver splits D into chunks at the fixed offsets 0, kGramChunk, 2·kGramChunk...
+// and sums the chunks of a pair in that order.
+//
+// Accuracy: each chunk's lane sums are rounded to float64 before they are added up, so a float32
+// product sum is float32 arithmetic over at most kGramChunk / vector-width terms per lane, then
+// float64 for everything longer (lanes, chunks): the error of a float32 entry of Q does not grow
+// with D beyond one chunk (see the bound in test/gram.test.ts). The scalar kernels accumulate in
+// float64 throughout.
+#pragma once
+
+#include <cstddef>
+
+namespace softmax_simd {
+
+// Elements of D per chunk: a float32 lane adds at most 512 / 8 (AVX2) or 512 / 4 (NEON) products
+// before its sum goes to float64 (float32 BLAS sums all D products of an entry in one float32
+// register lane). Also the D-blocking of the driver: 4 rows × 512 × 4 bytes of the i-block stay in
+// L1 while the j rows stream past. Shorter chunks cost speed: every chunk ends with a float64
+// reduction per pair (512 measured ~10% faster than 256 for float32 on Zen 4).
+constexpr size_t kGramChunk = 512;
+
+template <typename T>
+struct GramKernels {
+  const char* isa;
+
+  // One D-chunk of a block of dot products:
+  //   s(a, b) = Σ_{d < len} Xi[a * ldx + d] · Xj[b * ldx + d]   for a < ni, b < nj,
+  //   C[a * ldc + b] = s(a, b)              when accumulate is false,
+  //   C[a * ldc + b] = C[a * ldc + b] + s(a, b)  when it is true (s first rounded to double).
+  // With `upper` set, Xi and Xj are the same rows (ni == nj) and only entries b >= a are needed;
+  // others may be left as they are or written. Reads exactly the rows' first len elements.
+  void (*tile)(const T* Xi, size_t ni, const T* Xj, size_t nj, size_t len, size_t ldx, double* C,
+               size_t ldc, bool accumulate, bool upper);
+};
+
+extern const GramKernels<float> gram_f32_scalar;
+extern const GramKernels<double> gram_f64_scalar;
+#if defined(SOFTMAX_SIMD_HAVE_AVX2)
+extern const GramKernels<float> gram_f32_avx2;
+extern const GramKernels<double> gram_f64_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_NEON)
+extern const GramKernels<float> gram_f32_neon;
+extern const GramKernels<double> gram_f64_neon;
+#endif
+
+}  // namespace softmax_simd

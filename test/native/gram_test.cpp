@@ -1,0 +1,242 @@
+// Native tests of the labelled Gram matrix: every ISA compiled into this build and supported by this
+// CPU is compared with the portable scalar kernels, tile kernel by tile kernel and through the driver
+// (native/gram.hpp), in float32 and float64; and the bitwise contract of kernels/gram.hpp is checked
+// for every ISA: a pair's value does not depend on its tile, its place in it or its orientation, so
+// Q is bitwise symmetric, row blocks stitch into Q bitwise, and the thread count changes nothing.
+// No framework: prints one line per failure and a final "N passed, M failed"; exits non-zero on
+// failure. Generic over ISAs (x86-64 AVX2 natively, aarch64 NEON under qemu).
+//
+// Inputs live at the very end of buffers allocated with exactly their size (optionally one element
+// in, so rows are unaligned), so an over-read is caught when built with AddressSanitizer.
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dispatch.hpp"
+#include "gram.hpp"
+
+using namespace softmax_simd;
+
+namespace {
+
+size_t g_passed = 0, g_failed = 0;
+
+void report(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    if (g_failed <= 50) std::printf("FAIL %s\n", what.c_str());
+  }
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return double(next() >> 11) * 0x1.0p-53 * 2.0 - 1.0; }  // [-1, 1)
+};
+
+// n elements at the very end of an exact allocation (plus `lead` elements before them).
+template <typename T>
+struct EndBuffer {
+  std::unique_ptr<T[]> mem;
+  T* data;
+  EndBuffer(size_t n, size_t lead) : mem(new T[n + lead]), data(mem.get() + lead) {}
+};
+
+template <typename T>
+EndBuffer<T> random_buffer(size_t n, size_t lead, Rng& rng) {
+  EndBuffer<T> b(n, lead);
+  for (size_t i = 0; i < n; ++i) b.data[i] = static_cast<T>(rng.uniform());
+  return b;
+}
+
+template <typename T>
+const char* tname() {
+  return sizeof(T) == 4 ? "f32" : "f64";
+}
+
+template <typename T>
+const GramKernels<T>& kernels(Isa isa);
+template <>
+const GramKernels<float>& kernels<float>(Isa isa) { return gram_kernels_f32(isa); }
+template <>
+const GramKernels<double>& kernels<double>(Isa isa) { return gram_kernels_f64(isa); }
+
+template <typename T>
+size_t width(Isa isa) {
+  if (isa == Isa::avx2) return 32 / sizeof(T);
+  if (isa == Isa::neon) return 16 / sizeof(T);
+  return 1;
+}
+
+// The bound of kernels/gram.hpp for a chunk sum of `len` products: float32 lanes add at most
+// ceil(len / W) terms in float32 (γ ≈ m·u per lane), the float64 steps add a few more roundings; the
+// scalar witness adds `len` float64 roundings. Relative to Σ|x_a[d]·x_b[d]|.
+template <typename T>
+double chunk_bound(size_t len, size_t W) {
+  const double u = std::ldexp(1.0, -std::numeric_limits<T>::digits);
+  const double u64 = std::ldexp(1.0, -53);
+  return (double((len + W - 1) / W) + 4.0) * u + (double(len) + 8.0) * u64;
+}
+
+template <typename T>
+bool bitwise_equal(T a, T b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+// ---- the tile kernel against scalar, and its bitwise pair contract ----
+template <typename T>
+void test_tile(Isa isa) {
+  const GramKernels<T>& k = kernels<T>(isa);
+  const GramKernels<T>& ref = kernels<T>(Isa::scalar);
+  const size_t W = width<T>(isa);
+  Rng rng(1234 + sizeof(T));
+  const size_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13};
+  const size_t lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 255, 256, 511, 512};
+  for (size_t lead = 0; lead < 2; ++lead)
+    for (size_t len : lens) {
+      const size_t ldx = len + lead * 3;  // a row stride longer than len too
+      const size_t rows = 26;
+      auto X = random_buffer<T>(rows * ldx, lead, rng);
+      for (size_t ni : sizes)
+        for (size_t nj : sizes) {
+          // Xi: the first ni rows, from the buffer's first element; Xj: the last nj rows, shifted
+          // so that the last element read is the buffer's last.
+          const T* Xi = X.data;
+          const T* Xj = X.data + (rows - nj) * ldx + (ldx - len);
+          std::vector<double> C(ni * nj, 7.0), R(ni * nj, 7.0), Cacc(ni * nj, 0.5);
+          k.tile(Xi, ni, Xj, nj, len, ldx, C.data(), nj, false, false);
+          ref.tile(Xi, ni, Xj, nj, len, ldx, R.data(), nj, false, false);
+          k.tile(Xi, ni, Xj, nj, len, ldx, Cacc.data(), nj, true, false);
+          bool ok = true, ok_acc = true;
+          for (size_t a = 0; a < ni; ++a)
+            for (size_t b = 0; b < nj; ++b) {
+              double absdot = 0;
+              for (size_t d = 0; d < len; ++d) absdot += std::fabs(double(Xi[a * ldx + d]) * double(Xj[b * ldx + d]));
+              const double tol = chunk_bound<T>(len, W) * absdot + 1e-300;
+              if (!(std::fabs(C[a * nj + b] - R[a * nj + b]) <= tol)) ok = false;
+              if (!bitwise_equal(Cacc[a * nj + b], 0.5 + C[a * nj + b])) ok_acc = false;
+            }
+          report(ok, fmt("%s tile %s ni=%zu nj=%zu len=%zu lead=%zu vs scalar", isa_name(isa), tname<T>(), ni, nj, len, lead));
+          report(ok_acc, fmt("%s tile %s ni=%zu nj=%zu len=%zu accumulate", isa_name(isa), tname<T>(), ni, nj, len));
+        }
+      // The pair contract: the full 26×26 block, its transpose orientation, single pairs, and the
+      // upper-only form all give bitwise the same value for a pair.
+      std::vector<double> F(rows * rows), U(rows * rows, -1.0);
+      k.tile(X.data, rows, X.data, rows, len, ldx, F.data(), rows, false, false);
+      k.tile(X.data, rows, X.data, rows, len, ldx, U.data(), rows, false, true);
+      bool sym = true, single = true, upper = true;
+      for (size_t a = 0; a < rows; ++a)
+        for (size_t b = 0; b < rows; ++b) {
+          if (!bitwise_equal(F[a * rows + b], F[b * rows + a])) sym = false;
+          if (b >= a && !bitwise_equal(F[a * rows + b], U[a * rows + b])) upper = false;
+          if ((a * 7 + b * 3) % 5 == 0) {
+            double one = 0;
+            k.tile(X.data + a * ldx, 1, X.data + b * ldx, 1, len, ldx, &one, 1, false, false);
+            if (!bitwise_equal(one, F[a * rows + b])) single = false;
+          }
+        }
+      report(sym, fmt("%s tile %s len=%zu bitwise symmetric", isa_name(isa), tname<T>(), len));
+      report(upper, fmt("%s tile %s len=%zu upper form equals full", isa_name(isa), tname<T>(), len));
+      report(single, fmt("%s tile %s len=%zu single pair equals block", isa_name(isa), tname<T>(), len));
+    }
+}
+
+// ---- the driver ----
+template <typename T>
+void test_driver(Isa isa) {
+  const GramKernels<T>& k = kernels<T>(isa);
+  const GramKernels<T>& ref = kernels<T>(Isa::scalar);
+  const size_t W = width<T>(isa);
+  Rng rng(99 + sizeof(T));
+  struct Shape {
+    size_t N, D;
+  };
+  const Shape shapes[] = {{1, 1}, {1, 9}, {2, 3}, {3, 2}, {7, 8}, {8, 7}, {9, 17}, {17, 31}, {31, 97},
+                          {97, 255}, {40, 512}, {41, 513}, {13, 1100}, {400, 5}, {300, 300}};
+  for (const Shape& s : shapes) {
+    const size_t N = s.N, D = s.D;
+    auto X = random_buffer<T>(N * D, 1, rng);
+    auto y = random_buffer<T>(N, 1, rng);
+    for (size_t i = 0; i < N; ++i)
+      if (i % 3 != 2) y.data[i] = (i % 2) ? T(-1) : T(1);  // ±1 mostly, some other reals
+    EndBuffer<T> Q(N * N, 0), R(N * N, 0);
+    report(labeled_gram(k, X.data, N, D, y.data, 0, N, Q.data, 2), fmt("%s driver alloc", isa_name(isa)));
+    labeled_gram(ref, X.data, N, D, y.data, 0, N, R.data, 1);
+    bool close = true, sym = true;
+    double bound = 0;
+    for (size_t c = 0; c < D; c += kGramChunk) bound += chunk_bound<T>(std::min(kGramChunk, D - c), W);
+    for (size_t i = 0; i < N; ++i)
+      for (size_t j = 0; j < N; ++j) {
+        double absdot = 0;
+        for (size_t d = 0; d < D; ++d) absdot += std::fabs(double(X.data[i * D + d]) * double(X.data[j * D + d]));
+        const double u = std::ldexp(1.0, -std::numeric_limits<T>::digits);
+        const double scale = std::fabs(double(y.data[i]) * double(y.data[j]));
+        // Both results carry the kernel error, then the final rounding to T (and y_i·y_j in f64).
+        const double tol = scale * (bound * absdot) + 2.5 * u * (std::fabs(double(R.data[i * N + j])) + scale * bound * absdot) + 1e-300;
+        if (!(std::fabs(double(Q.data[i * N + j]) - double(R.data[i * N + j])) <= tol)) close = false;
+        if (!bitwise_equal(Q.data[i * N + j], Q.data[j * N + i])) sym = false;
+      }
+    report(close, fmt("%s driver %s N=%zu D=%zu vs scalar", isa_name(isa), tname<T>(), N, D));
+    report(sym, fmt("%s driver %s N=%zu D=%zu bitwise symmetric", isa_name(isa), tname<T>(), N, D));
+    // Thread counts and row blocks change nothing, bitwise.
+    for (size_t threads : {size_t(1), size_t(3), size_t(8)}) {
+      EndBuffer<T> Q2(N * N, 0);
+      labeled_gram(k, X.data, N, D, y.data, 0, N, Q2.data, threads);
+      report(std::memcmp(Q.data, Q2.data, sizeof(T) * N * N) == 0,
+             fmt("%s driver %s N=%zu D=%zu threads=%zu bitwise", isa_name(isa), tname<T>(), N, D, threads));
+    }
+    for (size_t step : {size_t(1), size_t(7), size_t(150)}) {
+      if (step >= N && N > 1) continue;
+      bool same = true;
+      for (size_t r0 = 0; r0 < N; r0 += step) {
+        const size_t r1 = std::min(N, r0 + step);
+        EndBuffer<T> blk((r1 - r0) * N, 0);
+        labeled_gram(k, X.data, N, D, y.data, r0, r1, blk.data, 2);
+        if (std::memcmp(blk.data, Q.data + r0 * N, sizeof(T) * (r1 - r0) * N) != 0) same = false;
+      }
+      report(same, fmt("%s driver %s N=%zu D=%zu row blocks of %zu stitch bitwise", isa_name(isa), tname<T>(), N, D, step));
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::vector<Isa> isas;
+  for (Isa isa : compiled_isas())
+    if (cpu_supports(isa)) isas.push_back(isa);
+  for (Isa isa : isas) {
+    std::printf("testing %s (gram block f32 %zu, f64 %zu)\n", isa_name(isa), gram_block(784, 4), gram_block(784, 8));
+    test_tile<float>(isa);
+    test_tile<double>(isa);
+    test_driver<float>(isa);
+    test_driver<double>(isa);
+  }
+  std::printf("%zu passed, %zu failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
