@@ -19,7 +19,7 @@ constexpr size_t kMinWorkPerPart = size_t(1) << 18;
 
 // Budget for one block of X plus its scores and gradient rows: X is read twice per block (scores,
 // then the gradient update), so the block must still be in L2 (1 MiB per core here) the second time.
-constexpr size_t kBlockBytes = 160 * 1024;
+constexpr size_t kBlockBytes = 320 * 1024;
 
 template <typename T>
 std::unique_ptr<T[]> try_alloc(size_t n) {
@@ -206,7 +206,9 @@ size_t parts_for(size_t N, size_t D, size_t K, size_t threads) {
 size_t block_rows(size_t D, size_t K, size_t elem_size) {
   const size_t per_row = (D + 3 * K) * elem_size;
   size_t b = kBlockBytes / std::max<size_t>(per_row, 1);
-  b = std::max<size_t>(4, std::min<size_t>(256, b));
+  // Wide K (DK accumulator, D×K, re-read and re-written once per block): at least 32 (f32) / 64 (f64)
+  // rows, so that traffic stays small next to the block's rows×D×K multiply-adds.
+  b = std::max<size_t>(K >= 32 ? 8 * elem_size : 4, std::min<size_t>(256, b));
   return b;
 }
 
