@@ -229,7 +229,9 @@ void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const Linea
 // subnormal spacing). The avx2 numbers are the measured maxima (see native/kernels/linear_avx2.cpp)
 // rounded up; any other ISA must at least be faithfully rounded (< 1 ULP).
 double exp_bound(const char* isa, bool f32) {
+  // The measured bounds written at each ISA's exp (native/kernels/linear_<isa>.cpp); scalar is libm.
   if (std::strcmp(isa, "avx2") == 0) return f32 ? 0.52 : 0.52;
+  if (std::strcmp(isa, "neon") == 0) return f32 ? 0.53 : 0.52;
   return 1.0;
 }
 
