@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "views.hpp"
 
@@ -23,6 +24,7 @@ struct FunctionJob {
   Keepalive keep;                                  // inputs stay alive until the Promise settles
   std::function<void()> execute;                   // off the JS thread: no Node-API calls
   std::function<Napi::Value(Napi::Env)> complete;  // on the JS thread: the resolution value
+  std::string error;                               // set when execute threw: the Promise rejects
   void* owner = nullptr;                           // the per-environment state it returns to
 };
 

@@ -29,7 +29,7 @@ class ThreadPool {
 
  private:
   ThreadPool() = default;
-  void grow(size_t workers);
+  size_t grow(size_t workers);  // returns the workers available
   void worker_main(size_t index);
 
   std::mutex region_mutex_;  // held for a whole region: regions run one after another

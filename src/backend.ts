@@ -19,8 +19,34 @@ function load(): { addon: NativeAddon; native: boolean } {
   }
 }
 
+/**
+ * Failures inside the addon itself (no thread could be started, memory ran out) reach JavaScript
+ * as plain Errors; they get the package's code ERR_NATIVE, like every other error it raises.
+ */
+function withNativeCodes(raw: NativeAddon): NativeAddon {
+  const coded = (error: unknown): unknown => {
+    if (error instanceof Error && !('code' in error)) {
+      return Object.assign(error, { code: 'ERR_NATIVE', message: `softmax-simd: the native call failed: ${error.message}` });
+    }
+    return error;
+  };
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(raw)) {
+    if (typeof fn !== 'function') continue;
+    wrapped[name] = (...args: unknown[]) => {
+      try {
+        const result: unknown = fn.apply(raw, args);
+        return result instanceof Promise ? result.catch((e: unknown) => Promise.reject(coded(e))) : result;
+      } catch (error) {
+        throw coded(error);
+      }
+    };
+  }
+  return wrapped as unknown as NativeAddon;
+}
+
 const loaded = load();
-const addon: NativeAddon = loaded.addon;
+const addon: NativeAddon = withNativeCodes(loaded.addon);
 let defaultThreads = Math.min(MAX_THREADS, Math.max(1, availableParallelism()));
 
 export function native(): NativeAddon {

@@ -45,6 +45,7 @@ export function checkModel(X: unknown, W: unknown, b: unknown, xName = 'X'): Mod
   const Wm = checkMatrix('W', W, dtype);
   checkRows('W', Wm, Xm.cols, `W is D×K and ${xName} has D = ${Xm.cols} columns`);
   const K = Wm.cols;
+  if (K > 2147483647) throw rangeError('ERR_SHAPE', 'W.cols', 'at most 2³¹ − 1 classes (class indices are int32)', String(K));
   const bias = b === null || b === undefined ? null : checkVector('b', b, K, dtype, 'one bias per class, K = W.cols');
   return { dtype, X: Xm, D: Xm.cols, K, W: Wm, b: bias };
 }

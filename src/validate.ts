@@ -24,6 +24,12 @@ function checkAttached(name: string, view: ArrayBufferView): void {
   if (isDetached(view)) {
     throw rangeError('ERR_SHAPE', name, 'a typed array over a live buffer', 'a typed array whose ArrayBuffer is detached');
   }
+  // A resizable ArrayBuffer could shrink under a running async call; a growable SharedArrayBuffer
+  // only grows, which is safe.
+  const buffer = view.buffer as ArrayBuffer & { resizable?: boolean };
+  if (buffer instanceof ArrayBuffer && buffer.resizable === true) {
+    throw rangeError('ERR_SHAPE', name, 'a typed array over a fixed-length ArrayBuffer or a SharedArrayBuffer', 'one over a resizable ArrayBuffer');
+  }
 }
 
 export function checkPositiveInteger(name: string, value: unknown): number {
@@ -39,25 +45,25 @@ export function checkMatrix(name: string, value: unknown, dtype?: Dtype): Matrix
   if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
     throw typeError('ERR_TYPE', name, 'a Matrix { data, rows, cols } (use matrix(data, rows, cols))', value);
   }
+  // Each field is read once: what is checked is exactly what the native side is handed, even if
+  // the object has getters that answer differently the second time.
   const m = value as Partial<Matrix>;
-  const rows = checkPositiveInteger(`${name}.rows`, m.rows);
-  const cols = checkPositiveInteger(`${name}.cols`, m.cols);
-  if (!isFloatArray(m.data)) {
-    throw typeError('ERR_DTYPE', `${name}.data`, 'a Float32Array or Float64Array', m.data);
+  const rowsValue = m.rows;
+  const colsValue = m.cols;
+  const data = m.data;
+  const rows = checkPositiveInteger(`${name}.rows`, rowsValue);
+  const cols = checkPositiveInteger(`${name}.cols`, colsValue);
+  if (!isFloatArray(data)) {
+    throw typeError('ERR_DTYPE', `${name}.data`, 'a Float32Array or Float64Array', data);
   }
-  checkAttached(`${name}.data`, m.data);
-  if (dtype !== undefined && dtypeOf(m.data) !== dtype) {
-    throw typeError('ERR_DTYPE', `${name}.data`, `a ${dtype === 'float32' ? 'Float32Array' : 'Float64Array'} (one dtype for every array of a call)`, m.data);
+  checkAttached(`${name}.data`, data);
+  if (dtype !== undefined && dtypeOf(data) !== dtype) {
+    throw typeError('ERR_DTYPE', `${name}.data`, `a ${dtype === 'float32' ? 'Float32Array' : 'Float64Array'} (one dtype for every array of a call)`, data);
   }
-  if (m.data.length !== rows * cols) {
-    throw rangeError(
-      'ERR_SHAPE',
-      name,
-      `${name}.data.length = rows × cols = ${rows * cols}`,
-      `${m.data.length} (${m.data.constructor.name})`,
-    );
+  if (data.length !== rows * cols) {
+    throw rangeError('ERR_SHAPE', name, `${name}.data.length = rows × cols = ${rows * cols}`, `${data.length} (${data.constructor.name})`);
   }
-  return m as Matrix;
+  return { data, rows, cols };
 }
 
 export function checkRows(name: string, m: Matrix, rows: number, what: string): void {

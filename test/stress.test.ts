@@ -1,13 +1,20 @@
 // Leaks and stress, each in a clean child process with --expose-gc (see test/stress/leaks.cjs).
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 
 const root = join(__dirname, '..');
 const MiB = 1024 * 1024;
 
-function run(mode: string) {
-  const r = spawnSync(process.execPath, ['--expose-gc', join(root, 'test', 'stress', 'leaks.cjs'), mode], { cwd: root, encoding: 'utf8', timeout: 240_000 });
+function run(mode: string, env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--expose-gc', join(root, 'test', 'stress', 'leaks.cjs'), mode], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { ...process.env, ...env },
+  });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -34,4 +41,23 @@ test('worker_threads load the addon at once and compute right', () => {
   const r = run('workers');
   expect(r.workers).toBe(6);
   expect(r.wrong).toBe(0);
+});
+
+test('workers terminated (or exiting) with async calls queued and running: the process survives', () => {
+  const r = run('terminate');
+  expect(r.rounds).toBe(6);
+  expect(r.wrong).toBe(0);
+});
+
+// Needs a C compiler (the one that built the addon) and a glibc that honours LD_PRELOAD; the
+// sanitizer run preloads its own runtime, so this one is left to the normal run.
+test.skipIf(process.env.SOFTMAX_SIMD_SANITIZED)('no new thread can be created: calls fall back to the caller thread and stay right', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'softmax-simd-nothreads-'));
+  const shim = join(dir, 'shim.so');
+  execFileSync('cc', ['-shared', '-fPIC', '-O2', '-o', shim, join(root, 'test', 'stress', 'no_threads_shim.c'), '-ldl']);
+  const r = run('nothreads', { LD_PRELOAD: shim, SOFTMAX_SIMD_TEST_NO_THREADS: join(dir, 'now') });
+  expect(r.close).toBe(true);
+  expect(r.bitwise).toBe(true);
+  // the async job thread exists already (or cannot start): either a right answer or a clear rejection, never an abort
+  expect(r.async === true || String(r.async).startsWith('rejected: ERR_NATIVE')).toBe(true);
 });

@@ -6,6 +6,10 @@
 //            with garbage collection forced while they run; every result checked.
 //   workers  several worker_threads load the addon at once and compute; results checked against
 //            the main thread's.
+//   nothreads  once Node is up, no new thread can be created (see no_threads_shim.c): calls asking
+//            for many threads must still give the right, bitwise-same answer, sync and async.
+//   terminate  workers are terminated (and exit on their own) while their async calls are queued
+//            and running; the process must survive and keep computing right.
 'use strict';
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const s = require('../../dist/cjs/index.js');
@@ -90,12 +94,46 @@ async function workers() {
   return { workers: count, wrong: results.filter((r, i) => r.loss !== expected[i] || r.asyncLoss !== expected[i]).length, isas: [...new Set(results.map((r) => r.isa))] };
 }
 
-if (!isMainThread) {
+async function terminate() {
+  let survived = 0;
+  for (let round = 0; round < 6; round++) {
+    const w = new Worker(__filename, { workerData: { flood: true, exit: round % 2 === 1 } });
+    await new Promise((resolve) => w.once('message', resolve)); // its calls are in flight
+    if (round % 2 === 0) await w.terminate();
+    else await new Promise((resolve) => w.once('exit', resolve));
+    survived++;
+  }
+  const p = problem(7);
+  const a = s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
+  const b = (await s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)).loss;
+  return { rounds: survived, wrong: a === b ? 0 : 1 };
+}
+
+async function noThreads() {
+  const p = problem(11, 3000, 64, 10);
+  const want = s.lossAndGradients(p.X, p.y, p.W, p.b, { threads: 1 }); // before the shim bites
+  require('node:fs').writeFileSync(process.env.SOFTMAX_SIMD_TEST_NO_THREADS, '');
+  const sync = s.lossAndGradients(p.X, p.y, p.W, p.b, { threads: 7 });
+  const again = s.lossAndGradients(p.X, p.y, p.W, p.b, { threads: 7 });
+  const asyncResult = await s.lossAndGradientsAsync(p.X, p.y, p.W, p.b, { threads: 5 }).then((r) => r, (e) => e);
+  const close = Math.abs(sync.loss - want.loss) <= 1e-6 * Math.abs(want.loss);
+  const bitwise = again.loss === sync.loss;
+  return { close, bitwise, async: asyncResult instanceof Error ? `rejected: ${asyncResult.code ?? ''} ${asyncResult.message}` : Math.abs(asyncResult.loss - want.loss) <= 1e-6 * Math.abs(want.loss) };
+}
+
+if (!isMainThread && workerData.flood) {
+  // Many large async calls queued at once, then the worker goes away mid-flight.
+  const p = problem(3, 20000, 256, 10);
+  for (let i = 0; i < 40; i++) s.lossAndGradientsAsync(p.X, p.y, p.W, p.b).catch(() => {});
+  for (let i = 0; i < 10; i++) s.scoresAsync(p.X, p.W, p.b).catch(() => {});
+  parentPort.postMessage('started');
+  if (workerData.exit) setTimeout(() => process.exit(0), 5);
+} else if (!isMainThread) {
   const p = problem(workerData.seed, 300, 40, 7);
   const loss = s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
   s.lossAndGradientsAsync(p.X, p.y, p.W, p.b).then((r) => parentPort.postMessage({ loss, asyncLoss: r.loss, isa: s.backend().isa }));
 } else {
   const mode = process.argv[2];
-  const run = { calls, gc: gcWhileRunning, workers }[mode];
+  const run = { calls, gc: gcWhileRunning, workers, terminate, nothreads: noThreads }[mode];
   run().then((r) => console.log(JSON.stringify(r)));
 }
