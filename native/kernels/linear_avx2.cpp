@@ -16,7 +16,8 @@
 //               sums at the end; the first class group prefetches the next row group. K >= kWideK: GEMM broadcast form over W (D×K): tile of 6 rows ×
 //               2 vectors of classes, broadcasts of X[r][d].
 //   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of 5 classes × 2 vectors along D,
-//               loop over the block's rows inside. K >= kWideK: layout DK (acc[d*K + k]), tile of
+//               loop over the block's rows inside (blocks whose row stride is a multiple of 4 KiB
+//               are first copied into a tile-major L1 buffer: see kd_needs_pack). K >= kWideK: layout DK (acc[d*K + k]), tile of
 //               6 d's × 2 vectors of classes, broadcasts of X[r][d], rows inside.
 #include <immintrin.h>
 
@@ -442,9 +443,11 @@ void scores_avx2(const typename A::T* X, size_t rows, WeightsView<typename A::T>
 // grad_update, layout KD: acc[k][d] += sum_r G[r][k] X[r][d]; tile C classes × NV vectors along D.
 // ------------------------------------------------------------------------------------------------
 
+// Xd points at column d0 of the block's first row, rows ldx apart; accd at column d0 of class 0's
+// accumulator row, classes D apart.
 template <class A, int C, int NV, bool MASK>
-void gkd_tile(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-              size_t k0, size_t d0, typename A::T* acc, __m256i mlast) {
+void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
+              size_t K, size_t k0, typename A::T* accd, __m256i mlast) {
   using T = typename A::T;
   using V = typename A::V;
   constexpr size_t W = A::W;
@@ -453,12 +456,12 @@ void gkd_tile(const typename A::T* X, size_t rows, size_t D, const typename A::T
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      const T* p = acc + (k0 + j) * D + d0 + v * W;
+      const T* p = accd + (k0 + j) * D + v * W;
       a[j][v] = (MASK && v == NV - 1) ? A::loadm(p, mlast) : A::load(p);
     }
-  const T* xp = X + d0;
+  const T* xp = Xd;
   const T* gp = G + k0;
-  for (size_t r = 0; r < rows; ++r, xp += D, gp += K) {
+  for (size_t r = 0; r < rows; ++r, xp += ldx, gp += K) {
     V xv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
@@ -474,7 +477,7 @@ void gkd_tile(const typename A::T* X, size_t rows, size_t D, const typename A::T
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      T* p = acc + (k0 + j) * D + d0 + v * W;
+      T* p = accd + (k0 + j) * D + v * W;
       if (MASK && v == NV - 1)
         A::storem(p, mlast, a[j][v]);
       else
@@ -483,35 +486,95 @@ void gkd_tile(const typename A::T* X, size_t rows, size_t D, const typename A::T
 }
 
 template <class A, int NV, bool MASK>
-void gkd_classes(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-                 size_t d0, typename A::T* acc, __m256i mlast) {
+void gkd_classes(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
+                 size_t K, typename A::T* accd, __m256i mlast) {
   constexpr size_t C = 5;
   size_t k0 = 0;
-  for (; k0 + C <= K; k0 += C) gkd_tile<A, 5, NV, MASK>(X, rows, D, G, K, k0, d0, acc, mlast);
+  for (; k0 + C <= K; k0 += C) gkd_tile<A, 5, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast);
   switch (K - k0) {
-    case 4: gkd_tile<A, 4, NV, MASK>(X, rows, D, G, K, k0, d0, acc, mlast); break;
-    case 3: gkd_tile<A, 3, NV, MASK>(X, rows, D, G, K, k0, d0, acc, mlast); break;
-    case 2: gkd_tile<A, 2, NV, MASK>(X, rows, D, G, K, k0, d0, acc, mlast); break;
-    case 1: gkd_tile<A, 1, NV, MASK>(X, rows, D, G, K, k0, d0, acc, mlast); break;
+    case 4: gkd_tile<A, 4, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
+    case 3: gkd_tile<A, 3, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
+    case 2: gkd_tile<A, 2, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
+    case 1: gkd_tile<A, 1, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
     default: break;
   }
+}
+
+// Rows of X whose stride is a multiple of 4 KiB (cifar: D = 3072 floats) put the same column of
+// every row in the same L1 set; the tiles below walk rows at a fixed column, so beyond the L1's 8
+// ways each row's line is evicted before the next class group (or the next vector) reuses it. Such
+// blocks are first copied, a chunk of columns at a time, into a small tile-major buffer (each
+// tile's rows 2W apart, contiguous), which the tiles then read from L1.
+template <class A>
+bool kd_needs_pack(size_t D, size_t rows) {
+  const size_t stride = D * sizeof(typename A::T);
+  size_t g = 4096;
+  while (g > 64 && stride % g != 0) g >>= 1;  // largest power of two (64..4096) dividing the stride
+  const size_t distinct = 4096 / g;           // distinct L1 sets the rows' same column falls in
+  return rows > 4 * distinct;
+}
+
+constexpr size_t kPackBytes = 16 * 1024;
+
+template <class A>
+void grad_kd_packed(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
+                    typename A::T* acc) {
+  using T = typename A::T;
+  constexpr size_t W = A::W;
+  constexpr size_t TW = 2 * W;
+  constexpr size_t kElems = kPackBytes / sizeof(T);
+  alignas(64) T pack[kElems];
+  const __m256i full = A::mask(W);
+  const size_t full_tiles = D / TW;
+  size_t tiles_per_chunk = kElems / (rows * TW);
+  if (tiles_per_chunk == 0) tiles_per_chunk = 1;
+  for (size_t t0 = 0; t0 < full_tiles; t0 += tiles_per_chunk) {
+    const size_t nt = full_tiles - t0 < tiles_per_chunk ? full_tiles - t0 : tiles_per_chunk;
+    if (rows * TW * nt <= kElems) {
+      for (size_t r = 0; r < rows; ++r) {
+        const T* xr = X + r * D + t0 * TW;
+        for (size_t t = 0; t < nt; ++t) {
+          T* dst = pack + (t * rows + r) * TW;
+          A::store(dst, A::load(xr + t * TW));
+          A::store(dst + W, A::load(xr + t * TW + W));
+        }
+      }
+      for (size_t t = 0; t < nt; ++t)
+        gkd_classes<A, 2, false>(pack + t * rows * TW, TW, rows, D, G, K, acc + (t0 + t) * TW, full);
+    } else {
+      for (size_t t = 0; t < nt; ++t)
+        gkd_classes<A, 2, false>(X + (t0 + t) * TW, D, rows, D, G, K, acc + (t0 + t) * TW, full);
+    }
+  }
+  const size_t d0 = full_tiles * TW;
+  const size_t rem = D - d0;
+  if (rem > W)
+    gkd_classes<A, 2, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem - W));
+  else if (rem == W)
+    gkd_classes<A, 1, false>(X + d0, D, rows, D, G, K, acc + d0, full);
+  else if (rem > 0)
+    gkd_classes<A, 1, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem));
 }
 
 template <class A>
 void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
              typename A::T* acc) {
   constexpr size_t W = A::W;
+  if (kd_needs_pack<A>(D, rows)) {
+    grad_kd_packed<A>(X, rows, D, G, K, acc);
+    return;
+  }
   const __m256i full = A::mask(W);
   // D tiles outer: the tile's rows×2W slice of X stays in L1 across the class groups.
   size_t d0 = 0;
-  for (; d0 + 2 * W <= D; d0 += 2 * W) gkd_classes<A, 2, false>(X, rows, D, G, K, d0, acc, full);
+  for (; d0 + 2 * W <= D; d0 += 2 * W) gkd_classes<A, 2, false>(X + d0, D, rows, D, G, K, acc + d0, full);
   const size_t rem = D - d0;
   if (rem > W)
-    gkd_classes<A, 2, true>(X, rows, D, G, K, d0, acc, A::mask(rem - W));
+    gkd_classes<A, 2, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem - W));
   else if (rem == W)
-    gkd_classes<A, 1, false>(X, rows, D, G, K, d0, acc, full);
+    gkd_classes<A, 1, false>(X + d0, D, rows, D, G, K, acc + d0, full);
   else if (rem > 0)
-    gkd_classes<A, 1, true>(X, rows, D, G, K, d0, acc, A::mask(rem));
+    gkd_classes<A, 1, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem));
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 //   KERNEL_TEST_F32_EXP_STRIDE=n   test every n-th float of the f32 exp sweep (default 1: all of them)
 //   KERNEL_TEST_F64_EXP_SAMPLES=n  samples of the f64 exp accuracy test (default 2·10^7)
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cmath>
 #include <cstdarg>
@@ -180,10 +181,20 @@ void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const Lin
 template <typename T>
 void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref,
                       Rng& rng) {
+  std::vector<std::array<size_t, 3>> cases;  // D, K, rows
   for (size_t D : dims<T>())
     for (size_t K : classes<T>())
       for (size_t rows : {size_t(1), size_t(2), size_t(5), size_t(13)}) {
         if (K == 1000 && D > 31 && rows > 2) continue;
+        cases.push_back({D, K, rows});
+      }
+  // Row strides that are multiples of 4 KiB (cifar's D = 3072; the AVX2 kernel copies such blocks
+  // into a tile-major buffer first), with blocks of the driver's sizes and beyond.
+  for (size_t D : {size_t(512), size_t(1024), size_t(3072)})
+    for (size_t K : {size_t(1), size_t(5), size_t(10), size_t(17)})
+      for (size_t rows : {size_t(5), size_t(26), size_t(64), size_t(300)}) cases.push_back({D, K, rows});
+  for (const auto& c : cases) {
+        const size_t D = c[0], K = c[1], rows = c[2];
         for (GradLayout layout : {GradLayout::KD, GradLayout::DK})
           for (size_t off : {0, 1}) {
             Buf<T> X(rows * D, off), G(rows * K, off), acc(D * K, off), accref(D * K, off);
