@@ -259,9 +259,13 @@ bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const 
   transpose(W, D, K, Wt.get());
   const WeightsView<T> wv{W, Wt.get(), D, K};
   const size_t parts = parts_for(N, D, K, threads);
+  // In blocks of rows, as the fused pass: a kernel that sweeps W once per tile of classes then
+  // reads each block of X from cache, not from memory once per tile.
+  const size_t B = block_rows(D, K, sizeof(T));
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
-    const size_t r0 = part_begin(N, p, parts), r1 = part_begin(N, p + 1, parts);
-    if (r1 > r0) kern.scores(X + r0 * D, r1 - r0, wv, b, S + r0 * K);
+    const size_t r_begin = part_begin(N, p, parts), r_end = part_begin(N, p + 1, parts);
+    for (size_t r0 = r_begin; r0 < r_end; r0 += B)
+      kern.scores(X + r0 * D, std::min(B, r_end - r0), wv, b, S + r0 * K);
   });
   return true;
 }
