@@ -122,7 +122,7 @@ export interface ProgressEvent {
   gradientMaxNorm?: number;
 }
 
-export interface TrainOptions extends Omit<LossOptions, 'reduction'> {
+export interface TrainOptions extends Omit<LossOptions, 'reduction' | 'bias'> {
   /** 'sgd' (default), 'momentum', 'adam' or 'lbfgs' (full batch). */
   optimizer?: Optimizer;
   /** Step size (default: sgd 0.01, momentum 0.01, adam 0.001); not used by 'lbfgs'. */

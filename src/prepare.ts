@@ -24,6 +24,7 @@ export const LOSS_OPTION_KEYS = [
   'ignoreIndex',
   'labelSmoothing',
   'reduction',
+  'bias',
 ] as const;
 
 export function allocate(dtype: Dtype, length: number): FloatArray {
@@ -136,7 +137,28 @@ export interface PreparedLoss {
   args: Record<string, unknown>;
 }
 
+/**
+ * `bias: false` names the CS231n "bias trick" mode (X carries a column of ones, so the model has no
+ * separate b): b must then be null. `bias: true` asks for b. Without the option, b decides.
+ */
+function checkBiasOption(options: unknown, b: unknown): void {
+  if (typeof options !== 'object' || options === null || !('bias' in options)) return;
+  const bias = (options as { bias?: unknown }).bias;
+  if (bias === undefined) return;
+  if (typeof bias !== 'boolean') throw typeError('ERR_OPTION', 'options.bias', 'true or false', bias);
+  const hasB = b !== null && b !== undefined;
+  if (bias !== hasB) {
+    throw rangeError(
+      'ERR_OPTION',
+      'b',
+      bias ? 'a bias vector b, since options.bias is true' : 'b = null, since options.bias is false (X carries the column of ones)',
+      hasB ? 'a bias vector' : String(b),
+    );
+  }
+}
+
 export function prepareLoss(X: unknown, y: unknown, W: unknown, b: unknown, options: unknown): PreparedLoss {
+  checkBiasOption(options, b);
   const model = checkModel(X, W, b);
   const N = model.X.rows;
   const o = normalizeLossOptions(options, N, model.K);

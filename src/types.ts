@@ -35,6 +35,12 @@ export interface LossOptions extends ThreadOptions {
   labelSmoothing?: number;
   /** 'mean' (default), 'sum', or 'none' (also return the per-row losses). */
   reduction?: Reduction;
+  /**
+   * false: the CS231n "bias trick" — X carries a column of ones and b is passed as null (db is
+   * then null). Optional: passing b = null alone means the same; the option makes it explicit and
+   * checked.
+   */
+  bias?: boolean;
 }
 
 export interface LossResult<T extends FloatArray = FloatArray> {

@@ -207,3 +207,36 @@ describe('validation of the options', () => {
     expect(() => lossAndGradients(p.X, ok, p.W, p.b)).not.toThrow();
   });
 });
+
+describe("bias: false, the CS231n bias trick", () => {
+  test('a column of ones in X with b = null equals a separate bias', () => {
+    const next = rng(5);
+    const N = 23;
+    const D = 6;
+    const K = 4;
+    const X = randomMatrix('float64', N, D, next);
+    const W = randomMatrix('float64', D, K, next);
+    const b = randomMatrix('float64', 1, K, next).data;
+    const y = randomLabels(N, K, next);
+    const Xones = { data: new Float64Array(N * (D + 1)), rows: N, cols: D + 1 };
+    for (let i = 0; i < N; i++) {
+      Xones.data.set(X.data.subarray(i * D, (i + 1) * D), i * (D + 1));
+      Xones.data[i * (D + 1) + D] = 1;
+    }
+    const Wb = { data: new Float64Array((D + 1) * K), rows: D + 1, cols: K };
+    Wb.data.set(W.data);
+    Wb.data.set(b, D * K);
+    const withBias = lossAndGradients(X, y, W, b);
+    const trick = lossAndGradients(Xones, y, Wb, null, { bias: false });
+    expect(trick.db).toBeNull();
+    expect(trick.loss).toBeCloseTo(withBias.loss, 14);
+    expectAllClose(trick.dW.data.subarray(0, D * K), withBias.dW.data, 1e-15, 'dW');
+    expectAllClose(trick.dW.data.subarray(D * K), withBias.db!, 1e-15, 'the bias row of dW is db');
+  });
+  test('bias: false with a b, or bias: true without one, is an error naming b', () => {
+    const p = randomProblem('float64', 6, 3, 4, 1);
+    expect(() => lossAndGradients(p.X, p.y, p.W, p.b, { bias: false })).toThrow(expect.objectContaining({ code: 'ERR_OPTION', message: expect.stringContaining('b = null') }));
+    expect(() => lossAndGradients(p.X, p.y, p.W, null, { bias: true })).toThrow(expect.objectContaining({ code: 'ERR_OPTION', message: expect.stringContaining('for b but') }));
+    expect(() => lossAndGradients(p.X, p.y, p.W, null, { bias: 'no' as never })).toThrow(expect.objectContaining({ code: 'ERR_OPTION' }));
+  });
+});
