@@ -59,11 +59,10 @@ LossArgs<T> read_loss_args(const Napi::Object& o, Keepalive* keep) {
 const LinearKernels<float>& kernels_for(float*) { return *active_kernels().linear_f32; }
 const LinearKernels<double>& kernels_for(double*) { return *active_kernels().linear_f64; }
 
-Napi::Object outcome_object(Napi::Env env, LossOutcome out) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("status", static_cast<int>(out.status));
-  o.Set("row", static_cast<double>(out.row));
-  return o;
+// The outcome as one number, status + 8 × row (exact in a double for any row): no object to build
+// on the hot path of small calls. src/loader.ts decodeOutcome reads it.
+Napi::Value outcome_value(Napi::Env env, LossOutcome out) {
+  return Napi::Number::New(env, static_cast<double>(out.status) + 8.0 * static_cast<double>(out.row));
 }
 
 template <typename T>
@@ -73,10 +72,10 @@ Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
   auto job = std::make_unique<FunctionJob>(env);
   LossArgs<T> a = read_loss_args<T>(o, async ? &job->keep : nullptr);
   a.kern = &kernels_for(static_cast<T*>(nullptr));
-  if (!async) return outcome_object(env, loss_grad(*a.kern, a.problem, a.threads, a.sums));
+  if (!async) return outcome_value(env, loss_grad(*a.kern, a.problem, a.threads, a.sums));
   auto outcome = std::make_shared<LossOutcome>();
   job->execute = [a, outcome] { *outcome = loss_grad(*a.kern, a.problem, a.threads, a.sums); };
-  job->complete = [outcome](Napi::Env e) -> Napi::Value { return outcome_object(e, *outcome); };
+  job->complete = [outcome](Napi::Env e) -> Napi::Value { return outcome_value(e, *outcome); };
   return submit(env, std::move(job));
 }
 

@@ -153,7 +153,7 @@ export class GradientAccumulator<T extends FloatArray = FloatArray> {
   add(X: Matrix<T>, y: Targets<T>, options?: AddOptions): this {
     const p = this.#prepare(X, y, options);
     const sums = new Float64Array(this.#sums.length);
-    const error = outcomeError(native().lossGrad({ ...p.args, threads: threadsFor(p.options.threads), sums }), p);
+    const error = outcomeError(native().lossGrad(Object.assign(p.args, { threads: threadsFor(p.options.threads), sums })), p);
     if (error) throw error;
     this.#absorb(sums, p.N);
     return this;
@@ -168,7 +168,7 @@ export class GradientAccumulator<T extends FloatArray = FloatArray> {
     const p = this.#prepare(X, y, options);
     const generation = this.#generation;
     const sums = new Float64Array(this.#sums.length);
-    const outcome = await native().lossGradAsync({ ...p.args, threads: threadsFor(p.options.threads), sums });
+    const outcome = await native().lossGradAsync(Object.assign(p.args, { threads: threadsFor(p.options.threads), sums }));
     const error = outcomeError(outcome, p);
     if (error) throw withCallerStack(error, caller);
     if (generation !== this.#generation) {

@@ -33,9 +33,10 @@ function withNativeCodes(raw: NativeAddon): NativeAddon {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(raw)) {
     if (typeof fn !== 'function') continue;
-    wrapped[name] = (...args: unknown[]) => {
+    // Every binding function takes one argument object.
+    wrapped[name] = (arg: unknown) => {
       try {
-        const result: unknown = fn.apply(raw, args);
+        const result: unknown = fn.call(raw, arg);
         return result instanceof Promise ? result.catch((e: unknown) => Promise.reject(coded(e))) : result;
       } catch (error) {
         throw coded(error);

@@ -1,7 +1,7 @@
 // The opt-in pure-TypeScript fallback (SOFTMAX_SIMD_FALLBACK=reference): the binding's interface
 // served by the reference implementations, for machines where the addon cannot be built. It is slow
 // (plain float64 loops) and backend() says so: { native: false, isa: 'reference' }.
-import type { NativeAddon, NativeOutcome } from './loader.js';
+import type { NativeAddon } from './loader.js';
 import { firstBadTargetRow } from './prepare.js';
 import * as raw from './reference/linear.js';
 import type { FloatArray, Matrix } from './types.js';
@@ -25,14 +25,15 @@ interface Args {
   out: FloatArray | Int32Array;
 }
 
-function lossGrad(a: Args): NativeOutcome {
+/** The outcome code of the binding: status + 8 × row. */
+function lossGrad(a: Args): number {
   const X: Matrix = { data: a.X, rows: a.N, cols: a.D };
   const W: Matrix = { data: a.W, rows: a.D, cols: a.K };
   let y: Int32Array | Matrix;
   if (a.targets) {
     y = { data: a.targets, rows: a.N, cols: a.K };
     const bad = firstBadTargetRow(y);
-    if (bad >= 0) return { status: 3, row: bad };
+    if (bad >= 0) return 3 + 8 * bad;
   } else {
     y = a.labels as Int32Array;
   }
@@ -45,14 +46,14 @@ function lossGrad(a: Args): NativeOutcome {
     labelSmoothing: a.labelSmoothing ?? 0,
     reduction: 'none',
   });
-  if (r.firstNonFiniteRow >= 0) return { status: 1, row: r.firstNonFiniteRow };
+  if (r.firstNonFiniteRow >= 0) return 1 + 8 * r.firstNonFiniteRow;
   // The binding's sums: [Σ losses, Σ weights, Σ dW, Σ db]; 'none' left the gradients unscaled.
   a.sums[0] = r.lossSum;
   a.sums[1] = r.weightSum;
   a.sums.set(r.dW.data, 2);
   if (r.db) a.sums.set(r.db, 2 + a.D * a.K);
   if (a.rowLosses && r.losses) a.rowLosses.set(r.losses);
-  return { status: 0, row: 0 };
+  return 0;
 }
 
 function scores(a: Args): void {

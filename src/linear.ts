@@ -2,7 +2,7 @@
 // addon, shape its raw float64 sums into the result.
 import { native, threadsFor } from './backend.js';
 import { codedError, rangeError, withCallerStack } from './errors.js';
-import type { NativeOutcome } from './loader.js';
+import { decodeOutcome } from './loader.js';
 import { allocate, checkModel, finalizeSums, prepareLoss, sumsLength, targetRowError, type PreparedLoss } from './prepare.js';
 import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from './types.js';
 import { checkMatrix, checkOptionsObject, dtypeOf } from './validate.js';
@@ -18,7 +18,9 @@ const STATUS_BAD_LABEL = 2;
 const STATUS_BAD_TARGET = 3;
 const STATUS_NO_MEMORY = 4;
 
-export function outcomeError(outcome: NativeOutcome, prepared: PreparedLoss, xName = 'X'): Error | null {
+export function outcomeError(code: number, prepared: PreparedLoss, xName = 'X'): Error | null {
+  if (code === 0) return null;
+  const outcome = decodeOutcome(code);
   const row = outcome.row;
   switch (outcome.status) {
     case 0:
@@ -41,10 +43,14 @@ export function outcomeError(outcome: NativeOutcome, prepared: PreparedLoss, xNa
   }
 }
 
-function nativeArgs(p: PreparedLoss): { args: Record<string, unknown>; sums: Float64Array; rowLosses: FloatArray | null } {
+function nativeArgs(p: PreparedLoss): { args: PreparedLoss['args']; sums: Float64Array; rowLosses: FloatArray | null } {
   const sums = new Float64Array(sumsLength(p.D, p.K));
   const rowLosses = p.options.reduction === 'none' ? allocate(p.dtype, p.N) : null;
-  return { args: { ...p.args, threads: threadsFor(p.options.threads), sums, rowLosses }, sums, rowLosses };
+  const args = p.args;
+  args.threads = threadsFor(p.options.threads);
+  args.sums = sums;
+  args.rowLosses = rowLosses;
+  return { args, sums, rowLosses };
 }
 
 function lossResult(p: PreparedLoss, sums: Float64Array, rowLosses: FloatArray | null): LossResult {

@@ -9,6 +9,12 @@ export interface NativeOutcome {
   row: number;
 }
 
+/** The binding reports a pass's outcome as one number: status + 8 × row (binding/addon.cpp). */
+export function decodeOutcome(code: number): NativeOutcome {
+  const status = code % 8;
+  return { status, row: (code - status) / 8 };
+}
+
 export interface NativeBackend {
   isa: string;
   compiled: string[];
@@ -18,8 +24,8 @@ export interface NativeBackend {
 
 /** The binding's functions (binding/addon.cpp). Arguments are validated by src/ before they get here. */
 export interface NativeAddon {
-  lossGrad(args: object): NativeOutcome;
-  lossGradAsync(args: object): Promise<NativeOutcome>;
+  lossGrad(args: object): number;
+  lossGradAsync(args: object): Promise<number>;
   scores(args: object): void;
   scoresAsync(args: object): Promise<boolean>;
   softmax(args: object): void;

@@ -123,6 +123,25 @@ export function checkTargets(y: unknown, N: number, K: number, dtype: Dtype, ign
   return checkLabels('y', y, N, K, ignoreIndex ?? undefined);
 }
 
+/** What binding/addon.cpp reads for the fused pass: one fixed shape, filled in place. */
+export interface NativeLossArgs {
+  X: FloatArray;
+  N: number;
+  D: number;
+  K: number;
+  W: FloatArray;
+  b: FloatArray | null;
+  labels: Int32Array | null;
+  targets: FloatArray | null;
+  classWeights: Float64Array | null;
+  sampleWeights: Float64Array | null;
+  ignoreIndex: number | null;
+  labelSmoothing: number;
+  threads: number;
+  sums: Float64Array | null;
+  rowLosses: FloatArray | null;
+}
+
 export interface PreparedLoss {
   dtype: Dtype;
   N: number;
@@ -133,8 +152,8 @@ export interface PreparedLoss {
   b: FloatArray | null;
   y: Int32Array | Matrix;
   options: NormalizedLossOptions;
-  /** The object the binding reads (without the sums buffer). */
-  args: Record<string, unknown>;
+  /** The object the binding reads; the caller sets threads, sums and rowLosses before the call. */
+  args: NativeLossArgs;
 }
 
 /**
@@ -163,7 +182,7 @@ export function prepareLoss(X: unknown, y: unknown, W: unknown, b: unknown, opti
   const N = model.X.rows;
   const o = normalizeLossOptions(options, N, model.K);
   const targets = checkTargets(y, N, model.K, model.dtype, o.ignoreIndex);
-  const args: Record<string, unknown> = {
+  const args: NativeLossArgs = {
     X: model.X.data,
     N,
     D: model.D,
@@ -176,7 +195,9 @@ export function prepareLoss(X: unknown, y: unknown, W: unknown, b: unknown, opti
     sampleWeights: o.sampleWeights,
     ignoreIndex: o.ignoreIndex,
     labelSmoothing: o.labelSmoothing,
-    threads: o.threads,
+    threads: o.threads ?? 1,
+    sums: null,
+    rowLosses: null,
   };
   return { ...model, N, y: targets, options: o, args };
 }
