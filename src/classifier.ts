@@ -7,7 +7,7 @@
 // functions or with the ones that run off the event loop. Both give bitwise the same model.
 import { codedError, rangeError, typeError, withCallerStack, type CodedError } from './errors.js';
 import { lossAndGradients, lossAndGradientsAsync, predict, predictAsync, scores, scoresAsync, softmax } from './linear.js';
-import { allocate, checkTargets, normalizeLossOptions, type NormalizedLossOptions } from './prepare.js';
+import { allocate, checkTargets, normalizeLossOptions, type NormalizedLossOptions, LOSS_OPTION_KEYS } from './prepare.js';
 import type { Dtype, FloatArray, LossOptions, LossResult, Matrix, Targets } from './types.js';
 import { checkCols, checkMatrix, checkOptionsObject, checkThreads } from './validate.js';
 
@@ -242,15 +242,9 @@ const TRAIN_KEYS = [
   'memory',
   'onProgress',
   'signal',
-  'reg',
-  'regConvention',
-  'threads',
-  'classWeights',
-  'sampleWeights',
-  'ignoreIndex',
-  'labelSmoothing',
-  'reduction',
-] as const;
+  // the loss options, but bias: the classifier always has its own b
+  ...LOSS_OPTION_KEYS.filter((key) => key !== 'bias'),
+];
 
 /** Options only some optimizers take. */
 const ONLY_FOR: Record<string, readonly Optimizer[]> = {

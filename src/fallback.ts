@@ -2,28 +2,12 @@
 // served by the reference implementations, for machines where the addon cannot be built. It is slow
 // (plain float64 loops) and backend() says so: { native: false, isa: 'reference' }.
 import type { NativeAddon } from './loader.js';
-import { firstBadTargetRow } from './prepare.js';
+import { firstBadTargetRow, type NativeLossArgs } from './prepare.js';
 import * as raw from './reference/linear.js';
 import type { FloatArray, Matrix } from './types.js';
 
-interface Args {
-  X: FloatArray;
-  S: FloatArray;
-  N: number;
-  D: number;
-  K: number;
-  W: FloatArray;
-  b: FloatArray | null;
-  labels: Int32Array | null;
-  targets: FloatArray | null;
-  classWeights: Float64Array | null;
-  sampleWeights: Float64Array | null;
-  ignoreIndex: number | null;
-  labelSmoothing: number;
-  rowLosses: FloatArray | null;
-  sums: Float64Array;
-  out: FloatArray | Int32Array;
-}
+/** The loss pass's arguments, plus the fields the other operations read (binding/addon.cpp). */
+type Args = NativeLossArgs & { S: FloatArray; out: FloatArray | Int32Array; sums: Float64Array };
 
 /** The outcome code of the binding: status + 8 × row. */
 function lossGrad(a: Args): number {
