@@ -5,6 +5,7 @@
 #include <new>
 #include <vector>
 
+#include "memory_hints.hpp"
 #include "thread_pool.hpp"
 
 namespace softmax_simd {
@@ -148,6 +149,7 @@ bool labeled_gram(const GramKernels<T>& kern, const T* X, size_t N, size_t D, co
     s.reset(new (std::nothrow) double[B * B]);
     if (!s) return false;
   }
+  advise_huge_pages(out, (row_end - row_start) * N * sizeof(T));
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     for (size_t t = first[p]; t < first[p + 1]; ++t)
       run_tile(kern, X, N, D, y, row_start, out, tiles[t], B, scratch[p].get());

@@ -8,6 +8,7 @@
 #include <new>
 #include <vector>
 
+#include "memory_hints.hpp"
 #include "thread_pool.hpp"
 
 namespace softmax_simd {
@@ -262,6 +263,7 @@ bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const 
   // In blocks of rows, as the fused pass: a kernel that sweeps W once per tile of classes then
   // reads each block of X from cache, not from memory once per tile.
   const size_t B = block_rows(D, K, sizeof(T));
+  advise_huge_pages(S, N * K * sizeof(T));
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     const size_t r_begin = part_begin(N, p, parts), r_end = part_begin(N, p + 1, parts);
     for (size_t r0 = r_begin; r0 < r_end; r0 += B)
@@ -290,6 +292,7 @@ void softmax_rows(const LinearKernels<T>& kern, const T* S, size_t rows, size_t 
 template <typename T>
 bool softmax(const LinearKernels<T>& kern, const T* S, size_t N, size_t K, T* P, size_t threads) {
   const size_t parts = parts_for(N, 64, K, threads);
+  advise_huge_pages(P, N * K * sizeof(T));
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     const size_t r0 = part_begin(N, p, parts), r1 = part_begin(N, p + 1, parts);
     softmax_rows(kern, S + r0 * K, r1 - r0, K, P + r0 * K);
