@@ -110,6 +110,24 @@ bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T
       *out = {LossStatus::bad_label, i};
       return false;
     }
+    if (eps == 0 && !cw && !pb.sample_weights) {
+      // The plain one-hot case, the common one: t = e_y, so L = lse - f_y and g = p - e_y, the same
+      // operations as below with t_y = 1 and tsum = 1 (x·1 and x − 0 are exact: the same bits).
+      double sum = 0;
+      for (size_t c = 0; c < K; ++c) sum += static_cast<double>(e[c]);
+      const double L = static_cast<double>(m) + std::log(sum) - static_cast<double>(s[y]);
+      if (!std::isfinite(L)) {
+        *out = {LossStatus::non_finite, i};
+        return false;
+      }
+      const double inv = 1.0 / sum;
+      const double e_y = static_cast<double>(e[y]);  // read before g (which may be e) is written
+      for (size_t c = 0; c < K; ++c) g[c] = static_cast<T>(static_cast<double>(e[c]) * inv);
+      g[y] = static_cast<T>(e_y * inv - 1.0);
+      *loss = L;
+      *weight = 1.0;
+      return true;
+    }
     const double wy = cw ? cw[y] : 1.0;
     for (size_t c = 0; c < K; ++c) t[c] = eps == 0 ? 0.0 : base * eps / double(K) * (cw ? cw[c] : 1.0);
     t[y] += base * (1 - eps) * wy;
