@@ -5,7 +5,8 @@
 // peak is against the FMA peak of this machine measured in the same run by bench/probe/roofline.cpp
 // (compiled here with g++; the best of a measurement before and after the Gram runs, so a noisy
 // machine errs towards a lower %). The whole Q is computed: 1.6 GB (float32) and 3.2 GB (float64)
-// for N = 20000, allocated (and zero-filled by JavaScript) on every call, which is counted.
+// for N = 20000, allocated (and zero-filled by JavaScript) on every call, which is counted; and again with
+// options.out, one buffer reused by every call.
 //
 // Usage: npm run build && node bench/gram.bench.cjs [--samples=n] [--shapes=4096x784,20000x128]
 'use strict';
@@ -60,17 +61,20 @@ const rows = [];
 for (const [N, D] of SHAPES) {
   for (const dtype of ['float32', 'float64']) {
     const { X, y } = data(dtype, N, D);
-    for (const threads of [...new Set([1, ALL])]) {
+    // One result buffer per shape and dtype for the `out: reused` rows (a stream of row blocks would reuse one).
+    const reusable = dtype === 'float32' ? new Float32Array(N * N) : new Float64Array(N * N);
+    for (const [threads, result] of [...new Set([1, ALL])].flatMap((t) => [[t, 'fresh'], [t, 'reused']])) {
       let sink = 0;
-      const bench = new Benchmark(`labeledGram ${dtype} N=${N} D=${D} threads=${threads}`, () => {
-        sink += softmax.labeledGram(X, y, { threads }).data[1];
+      const options = result === 'fresh' ? { threads } : { threads, out: reusable };
+      const bench = new Benchmark(`labeledGram ${dtype} N=${N} D=${D} threads=${threads} result=${result}`, () => {
+        sink += softmax.labeledGram(X, y, options).data[1];
       }, { minSamples: SAMPLES, maxTime: 0.1, initCount: 1, delay: 0 });
       bench.run();
       if (bench.error) throw bench.error;
       // The fastest sample: the least disturbed by other work on a shared machine.
       const best = Math.min(...bench.stats.sample);
       const mean = bench.stats.mean;
-      rows.push({ N, D, dtype, threads, best, mean, rme: bench.stats.rme, samples: bench.stats.sample.length, sink });
+      rows.push({ N, D, dtype, threads, result, best, mean, rme: bench.stats.rme, samples: bench.stats.sample.length, sink });
       console.error(`${bench.name}: best ${(best * 1e3).toFixed(1)} ms, mean ${(mean * 1e3).toFixed(1)} ms ±${bench.stats.rme.toFixed(1)}%`);
     }
   }
@@ -86,15 +90,16 @@ const peak = (dtype, threads) => {
 const b = softmax.backend();
 console.log(`\nlabeledGram — ${os.cpus()[0]?.model ?? os.arch()}, ${os.cpus().length} CPUs, ISA ${b.isa}, softmax-simd ${b.version}, Node ${process.version}`);
 console.log('GFLOP/s = N²·D / time (best of the samples; mean in brackets); peak = roofline probe FMA rate, same run\n');
-console.log('| N | D | dtype | threads | time (ms) | GFLOP/s | peak GFLOP/s | % of peak |');
-console.log('|---:|---:|---|---:|---:|---:|---:|---:|');
+console.log('result: "fresh" = a new N×N array per call (allocated and first written, page faults included); "reused" = options.out, one buffer for every call\n');
+console.log('| N | D | dtype | threads | result | time (ms) | GFLOP/s | peak GFLOP/s | % of peak |');
+console.log('|---:|---:|---|---:|---|---:|---:|---:|---:|');
 for (const r of rows) {
   const flops = r.N * r.N * r.D;
   const g = flops / r.best / 1e9;
   const gm = flops / r.mean / 1e9;
   const p = peak(r.dtype, r.threads);
   console.log(
-    `| ${r.N} | ${r.D} | ${r.dtype} | ${r.threads} | ${(r.best * 1e3).toFixed(1)} (${(r.mean * 1e3).toFixed(1)}) | ` +
+    `| ${r.N} | ${r.D} | ${r.dtype} | ${r.threads} | ${r.result} | ${(r.best * 1e3).toFixed(1)} (${(r.mean * 1e3).toFixed(1)}) | ` +
       `${g.toFixed(1)} (${gm.toFixed(1)}) | ${Number.isFinite(p) ? p.toFixed(1) : 'n/a'} | ${Number.isFinite(p) ? ((100 * g) / p).toFixed(0) + '%' : 'n/a'} |`,
   );
 }

@@ -14,6 +14,13 @@ export interface GramOptions {
   rows?: readonly [number, number];
   /** Threads for this call (default: the value of setThreads). */
   threads?: number;
+  /**
+   * Write the result here instead of a fresh array: X's dtype, exactly (end − start)·N elements,
+   * sharing no memory with X or y; the returned Matrix's data is this array. Reusing one buffer
+   * across calls (row blocks of a large Q, say) saves the allocation and the page faults of a fresh
+   * result, which for a 64 MiB Q cost as much as a fifth of the call.
+   */
+  out?: FloatArray;
 }
 
 interface PreparedGram {
@@ -27,7 +34,7 @@ function prepare(X: unknown, y: unknown, options: unknown): PreparedGram {
   const rows = args.rowEnd - args.rowStart;
   let out: FloatArray;
   try {
-    out = allocate(args.dtype, rows * args.N);
+    out = args.out ?? allocate(args.dtype, rows * args.N);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw rangeError(

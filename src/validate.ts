@@ -174,9 +174,16 @@ export interface GramArgs {
   rowEnd: number;
   /** The validated threads option, or undefined for the default. */
   threads: number | undefined;
+  /** The caller's buffer for the result (options.out), or undefined to allocate one. */
+  out: FloatArray | undefined;
 }
 
-export const GRAM_OPTION_KEYS = ['rows', 'threads'] as const;
+export const GRAM_OPTION_KEYS = ['rows', 'threads', 'out'] as const;
+
+/** Whether two views share any byte of memory. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
 
 /** The most elements one result may hold (the Node-API typed-array limit this package keeps). */
 export const MAX_RESULT_ELEMENTS = 2 ** 31 - 1;
@@ -224,5 +231,15 @@ export function checkGramArgs(X: unknown, y: unknown, options: unknown, maxBytes
       `${elements} elements (${elements * bytesPer} bytes)`,
     );
   }
-  return { dtype, X: Xm, y: yv, N, D: Xm.cols, rowStart, rowEnd, threads };
+  let out: FloatArray | undefined;
+  if (o.out !== undefined) {
+    out = checkVector('options.out', o.out, elements, dtype, `the (end − start) × N = ${rowEnd - rowStart} × ${N} entries of the result`);
+    // Q is written while X and y are read: a buffer over either would corrupt the result as it is made.
+    for (const [name, input] of [['X.data', Xm.data], ['y', yv]] as const) {
+      if (overlaps(out, input)) {
+        throw rangeError('ERR_OPTION', 'options.out', `a buffer that shares no memory with X or y`, `a view overlapping ${name}`);
+      }
+    }
+  }
+  return { dtype, X: Xm, y: yv, N, D: Xm.cols, rowStart, rowEnd, threads, out };
 }

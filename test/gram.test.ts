@@ -205,6 +205,10 @@ describe.each(SUPPORTED)('labeledGram with ISA %s', (isa) => {
 describe('labeledGram: validation errors', () => {
   const X = { data: new Float32Array([1, 2, 3, 4, -1, 0]), rows: 3, cols: 2 };
   const y = new Float32Array([1, -1, 1]);
+  // X's data and the room after it in one buffer, for the aliasing cases of options.out.
+  const SHARED = new Float32Array(15);
+  SHARED.set(X.data);
+  const SHARED_X = { data: SHARED.subarray(0, 6), rows: 3, cols: 2 };
   type Args = [unknown, unknown, unknown?];
   const cases: [string, Args, typeof TypeError | typeof RangeError, string, RegExp][] = [
     ['X not a matrix', [new Float32Array(4), y], TypeError, 'ERR_TYPE', /for X but/],
@@ -223,6 +227,12 @@ describe('labeledGram: validation errors', () => {
     ['rows past N', [X, y, { rows: [0, 4] }], RangeError, 'ERR_OPTION', /options\.rows but received \[0, 4\]/],
     ['rows fractional', [X, y, { rows: [0.5, 2] }], RangeError, 'ERR_OPTION', /options\.rows but received \[0\.5, 2\]/],
     ['threads 0', [X, y, { threads: 0 }], RangeError, 'ERR_OPTION', /options\.threads/],
+    ['out not a typed array', [X, y, { out: new Array(9).fill(0) }], TypeError, 'ERR_DTYPE', /a Float32Array for options\.out but received an Array/],
+    ['out in the other dtype', [X, y, { out: new Float64Array(9) }], TypeError, 'ERR_DTYPE', /Float32Array \(one dtype for every array of a call\) for options\.out but/],
+    ['out too short', [X, y, { out: new Float32Array(8) }], RangeError, 'ERR_SHAPE', /9 \(the \(end − start\) × N = 3 × 3 entries of the result\) for options\.out\.length but received 8/],
+    ['out too long for the row block', [X, y, { rows: [1, 2], out: new Float32Array(9) }], RangeError, 'ERR_SHAPE', /3 \(the \(end − start\) × N = 1 × 3 entries of the result\) for options\.out\.length but received 9/],
+    ['out overlapping X', [SHARED_X, y, { out: SHARED.subarray(5, 14) }], RangeError, 'ERR_OPTION', /a buffer that shares no memory with X or y for options\.out but received a view overlapping X\.data/],
+    ['out overlapping y', [X, SHARED.subarray(0, 3), { out: SHARED.subarray(2, 11) }], RangeError, 'ERR_OPTION', /received a view overlapping y/],
   ];
   const fns: [string, (...a: Args) => unknown][] = [
     ['labeledGram', (...a) => labeledGram(...(a as [never, never, never]))],
@@ -240,6 +250,18 @@ describe('labeledGram: validation errors', () => {
       expect((error as { code: string }).code, fname).toBe(code);
       expect((error as Error).message, fname).toMatch(words);
     }
+  });
+
+  test('a rejected call leaves options.out as it was', async () => {
+    const out = new Float32Array(9).fill(7);
+    expect(() => labeledGram(X, new Float32Array([1, NaN, 1]), { out })).toThrow(RangeError);
+    expect(() => labeledGram(X, y, { out, rows: [0, 4] })).toThrow(RangeError);
+    await expect(labeledGramAsync(X, new Float32Array([1, NaN, 1]), { out })).rejects.toMatchObject({ code: 'ERR_NON_FINITE' });
+    const alias = SHARED.subarray(5, 14);
+    const before = Array.from(SHARED);
+    expect(() => labeledGram(SHARED_X, y, { out: alias })).toThrow(RangeError);
+    expect(Array.from(out)).toEqual(new Array(9).fill(7));
+    expect(Array.from(SHARED)).toEqual(before);
   });
 
   test('the same errors reject the async form, with the caller stack', async () => {
@@ -287,5 +309,45 @@ describe('labeledGram: validation errors', () => {
       expect((e as Error).message).toMatch(/at most 2 rows per call/);
     }
     expect(checkGramArgs(X, y, undefined, 36).rowEnd).toBe(3);
+  });
+});
+
+describe('labeledGram: options.out', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    test(`${dtype}: the result is written into out, bitwise as a fresh one, whole and in reused row blocks`, async () => {
+      const next = rng(4242);
+      const N = 37;
+      const X = randomMatrix(dtype, N, 19, next);
+      const y = randomY(dtype, N, next);
+      const Q = labeledGram(X, y);
+      const out = array(dtype, N * N).fill(7);
+      const R = labeledGram(X, y, { out });
+      expect(R.data).toBe(out);
+      expect([R.rows, R.cols]).toEqual([N, N]);
+      expect(bitwiseEqual(out, Q.data)).toBe(true);
+      // One block buffer reused for every block, sync and async: each block is the rows of Q.
+      const block = array(dtype, 10 * N).fill(-3);
+      for (let start = 0; start + 10 <= N; start += 10) {
+        const B = start % 20 === 0 ? labeledGram(X, y, { rows: [start, start + 10], out: block }) : await labeledGramAsync(X, y, { rows: [start, start + 10], out: block });
+        expect(B.data).toBe(block);
+        expect(bitwiseEqual(block, Q.data.subarray(start * N, (start + 10) * N)), `rows ${start}..${start + 10}`).toBe(true);
+      }
+      // The reference honours out too.
+      const refOut = array(dtype, N * N);
+      const ref = reference.labeledGram(X, y, { out: refOut });
+      expect(ref.data).toBe(refOut);
+      expect(bitwiseEqual(refOut, reference.labeledGram(X, y).data)).toBe(true);
+    });
+  }
+
+  test('out may share a buffer with X when the bytes do not overlap', () => {
+    const shared = new Float64Array(6 + 9);
+    shared.set([1, 2, 3, 4, -1, 0]);
+    const X = { data: shared.subarray(0, 6), rows: 3, cols: 2 };
+    const y = new Float64Array([1, -1, 1]);
+    const Q = labeledGram(X, y, { out: shared.subarray(6) });
+    // The hand example of DESIGN.md §1 (as in the first test): Q = [[5, −11, −1], [−11, 25, 3], [−1, 3, 1]].
+    expect(Array.from(Q.data)).toEqual([5, -11, -1, -11, 25, 3, -1, 3, 1]);
+    expect(Array.from(shared.subarray(0, 6))).toEqual([1, 2, 3, 4, -1, 0]);
   });
 });

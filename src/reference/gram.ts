@@ -25,10 +25,17 @@ export function labeledGramRaw(X: Matrix, y: ArrayLike<number>, rowStart: number
 }
 
 /** The validated reference: the signature and errors of the package's labeledGram. */
-export function labeledGram<T extends FloatArray>(X: Matrix<T>, y: T, options?: { rows?: readonly [number, number]; threads?: number }): Matrix<T> {
+export function labeledGram<T extends FloatArray>(
+  X: Matrix<T>,
+  y: T,
+  options?: { rows?: readonly [number, number]; threads?: number; out?: T },
+): Matrix<T> {
   const a = checkGramArgs(X, y, options, Math.min(totalmem(), constants.MAX_LENGTH));
   try {
-    return labeledGramRaw(a.X, a.y, a.rowStart, a.rowEnd) as Matrix<T>;
+    const Q = labeledGramRaw(a.X, a.y, a.rowStart, a.rowEnd) as Matrix<T>;
+    if (!a.out) return Q;
+    a.out.set(Q.data);
+    return { data: a.out as T, rows: Q.rows, cols: Q.cols };
   } catch (error) {
     if (error instanceof RangeError) throw codedError('ERR_TOO_LARGE', `softmax-simd: cannot allocate Q (${error.message}); compute it in row blocks with options.rows = [start, end]`);
     throw error;
