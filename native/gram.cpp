@@ -26,11 +26,6 @@ struct Tile {
   bool diag;    // a diagonal tile of that square: only b >= a computed, then mirrored within
 };
 
-inline double scale(float yi, float yj, double s) {
-  return static_cast<double>(yi) * static_cast<double>(yj) * s;  // y_i·y_j exact in double
-}
-inline double scale(double yi, double yj, double s) { return (yi * yj) * s; }
-
 template <typename T>
 void run_tile(const GramKernels<T>& kern, const T* X, size_t N, size_t D, const T* y,
               size_t row_start, T* out, const Tile& t, size_t B, double* C) {
@@ -38,24 +33,11 @@ void run_tile(const GramKernels<T>& kern, const T* X, size_t N, size_t D, const 
     const size_t len = std::min(kGramChunk, D - d0);
     kern.tile(X + t.i0 * D + d0, t.ni, X + t.j0 * D + d0, t.nj, len, D, C, B, d0 > 0, t.diag);
   }
-  for (size_t a = 0; a < t.ni; ++a) {
-    const size_t i = t.i0 + a;
-    const T yi = y[i];
-    T* row = out + (i - row_start) * N;
-    const double* c = C + a * B;
-    for (size_t b = t.diag ? a : 0; b < t.nj; ++b)
-      row[t.j0 + b] = static_cast<T>(scale(yi, y[t.j0 + b], c[b]));
-  }
+  T* q = out + (t.i0 - row_start) * N + t.j0;
+  kern.scale(C, B, y + t.i0, t.ni, y + t.j0, t.nj, t.diag, q, N);
   if (!t.square) return;
-  // The mirror: Q[j][i] = Q[i][j], written row by row of the lower part from the tile C (the same
-  // expression with the same operands, so bitwise the same value).
-  for (size_t b = 0; b < t.nj; ++b) {
-    const size_t j = t.j0 + b;
-    const T yj = y[j];
-    T* row = out + (j - row_start) * N + t.i0;
-    const size_t a_end = t.diag ? b : t.ni;
-    for (size_t a = 0; a < a_end; ++a) row[a] = static_cast<T>(scale(y[t.i0 + a], yj, C[a * B + b]));
-  }
+  // The mirror, Q[j][i] = Q[i][j]: a copy of the entries just written, so bitwise the same.
+  kern.mirror(q, N, t.ni, t.nj, t.diag, t.diag ? q : out + (t.j0 - row_start) * N + t.i0, N);
 }
 
 // A part's share of the tiles: those whose cumulative cost before them falls in

@@ -39,7 +39,28 @@ struct GramKernels {
   // others may be left as they are or written. Reads exactly the rows' first len elements.
   void (*tile)(const T* Xi, size_t ni, const T* Xj, size_t nj, size_t len, size_t ldx, double* C,
                size_t ldc, bool accumulate, bool upper);
+
+  // Rows of Q from a tile of sums: out[a * ldo + b] = y_i[a] · y_j[b] · C[a * ldc + b] for a < ni,
+  // b < nj (b >= a only, with upper), as the driver defines it (native/gram.hpp): float32 entries
+  // (double(y_i) · double(y_j)) · s rounded once, float64 entries (y_i · y_j) · s.
+  void (*scale)(const double* C, size_t ldc, const T* yi, size_t ni, const T* yj, size_t nj,
+                bool upper, T* out, size_t ldo);
+
+  // The mirror, a copy: dst[b * ldd + a] = src[a * lds + b] for a < ni, b < nj. With upper, src and
+  // dst are the same square (ni == nj, lds == ldd) and only b > a is copied (upper to lower
+  // triangle); otherwise the two blocks do not overlap.
+  void (*mirror)(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, size_t ldd);
 };
+
+// The portable scale and mirror (gram_scalar.cpp), which the NEON tables use too.
+void gram_scale_f32_scalar(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
+                           size_t nj, bool upper, float* out, size_t ldo);
+void gram_scale_f64_scalar(const double* C, size_t ldc, const double* yi, size_t ni,
+                           const double* yj, size_t nj, bool upper, double* out, size_t ldo);
+void gram_mirror_f32_scalar(const float* src, size_t lds, size_t ni, size_t nj, bool upper,
+                            float* dst, size_t ldd);
+void gram_mirror_f64_scalar(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
+                            double* dst, size_t ldd);
 
 extern const GramKernels<float> gram_f32_scalar;
 extern const GramKernels<double> gram_f64_scalar;

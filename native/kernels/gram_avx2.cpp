@@ -162,9 +162,105 @@ void gram_tile_f64_avx2(const double* Xi, size_t ni, const double* Xj, size_t nj
   tile<F64>(Xi, ni, Xj, nj, len, ldx, C, ldc, accumulate, upper);
 }
 
+// The scale, entry by entry the expression of the scalar code: (double(y_i) · double(y_j)) · s
+// rounded once to float32 (cvtpd_ps rounds to nearest like the cast), or (y_i · y_j) · s.
+void gram_scale_f32_avx2(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
+                         size_t nj, bool upper, float* out, size_t ldo) {
+  for (size_t a = 0; a < ni; ++a) {
+    const double* c = C + a * ldc;
+    float* row = out + a * ldo;
+    const double ya = static_cast<double>(yi[a]);
+    const __m256d va = _mm256_set1_pd(ya);
+    size_t b = upper ? a : 0;
+    for (; b + 8 <= nj; b += 8) {
+      const __m256d y0 = _mm256_cvtps_pd(_mm_loadu_ps(yj + b));
+      const __m256d y1 = _mm256_cvtps_pd(_mm_loadu_ps(yj + b + 4));
+      const __m128 r0 = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_mul_pd(va, y0), _mm256_loadu_pd(c + b)));
+      const __m128 r1 = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_mul_pd(va, y1), _mm256_loadu_pd(c + b + 4)));
+      _mm256_storeu_ps(row + b, _mm256_set_m128(r1, r0));
+    }
+    for (; b < nj; ++b) row[b] = static_cast<float>(ya * static_cast<double>(yj[b]) * c[b]);
+  }
+}
+
+void gram_scale_f64_avx2(const double* C, size_t ldc, const double* yi, size_t ni,
+                         const double* yj, size_t nj, bool upper, double* out, size_t ldo) {
+  for (size_t a = 0; a < ni; ++a) {
+    const double* c = C + a * ldc;
+    double* row = out + a * ldo;
+    const double ya = yi[a];
+    const __m256d va = _mm256_set1_pd(ya);
+    size_t b = upper ? a : 0;
+    for (; b + 4 <= nj; b += 4)
+      _mm256_storeu_pd(row + b, _mm256_mul_pd(_mm256_mul_pd(va, _mm256_loadu_pd(yj + b)), _mm256_loadu_pd(c + b)));
+    for (; b < nj; ++b) row[b] = (ya * yj[b]) * c[b];
+  }
+}
+
+// dst[c * ldd + r] = src[r * lds + c] for an 8×8 (float32) or 4×4 (float64) block.
+inline void transpose_block(const float* src, size_t lds, float* dst, size_t ldd) {
+  __m256 r[8], t[8], u[8];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * lds);
+#pragma GCC unroll 4
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+  }
+#pragma GCC unroll 2
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+    u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+    u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+    u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    _mm256_storeu_ps(dst + k * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
+    _mm256_storeu_ps(dst + (k + 4) * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
+  }
+}
+
+inline void transpose_block(const double* src, size_t lds, double* dst, size_t ldd) {
+  const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds);
+  const __m256d r2 = _mm256_loadu_pd(src + 2 * lds), r3 = _mm256_loadu_pd(src + 3 * lds);
+  const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+  const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+  _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+  _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
+  _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
+  _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+
+// The mirror in whole W×W blocks (with upper, only those wholly above the diagonal), the rest
+// (edges, the blocks on the diagonal) entry by entry.
+template <typename T, size_t W>
+void mirror(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, size_t ldd) {
+  const size_t na = ni / W * W, nb = nj / W * W;
+  for (size_t a = 0; a < na; a += W)
+    for (size_t b = upper ? a + W : 0; b < nb; b += W) transpose_block(src + a * lds + b, lds, dst + b * ldd + a, ldd);
+  for (size_t b = 0; b < nj; ++b) {
+    const size_t a_end = upper ? b : ni;
+    size_t a = b < nb ? (upper ? b / W * W : na) : 0;
+    for (; a < a_end; ++a) dst[b * ldd + a] = src[a * lds + b];
+  }
+}
+
+void gram_mirror_f32_avx2(const float* src, size_t lds, size_t ni, size_t nj, bool upper, float* dst,
+                          size_t ldd) {
+  mirror<float, 8>(src, lds, ni, nj, upper, dst, ldd);
+}
+
+void gram_mirror_f64_avx2(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
+                          double* dst, size_t ldd) {
+  mirror<double, 4>(src, lds, ni, nj, upper, dst, ldd);
+}
+
 }  // namespace
 
-const GramKernels<float> gram_f32_avx2 = {"avx2", gram_tile_f32_avx2};
-const GramKernels<double> gram_f64_avx2 = {"avx2", gram_tile_f64_avx2};
+const GramKernels<float> gram_f32_avx2 = {"avx2", gram_tile_f32_avx2, gram_scale_f32_avx2,
+                                          gram_mirror_f32_avx2};
+const GramKernels<double> gram_f64_avx2 = {"avx2", gram_tile_f64_avx2, gram_scale_f64_avx2,
+                                           gram_mirror_f64_avx2};
 
 }  // namespace softmax_simd

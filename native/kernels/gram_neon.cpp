@@ -125,7 +125,9 @@ void gram_tile_f64_neon(const double* Xi, size_t ni, const double* Xj, size_t nj
 
 }  // namespace
 
-const GramKernels<float> gram_f32_neon = {"neon", gram_tile_f32_neon};
-const GramKernels<double> gram_f64_neon = {"neon", gram_tile_f64_neon};
+const GramKernels<float> gram_f32_neon = {"neon", gram_tile_f32_neon, gram_scale_f32_scalar,
+                                          gram_mirror_f32_scalar};
+const GramKernels<double> gram_f64_neon = {"neon", gram_tile_f64_neon, gram_scale_f64_scalar,
+                                           gram_mirror_f64_scalar};
 
 }  // namespace softmax_simd

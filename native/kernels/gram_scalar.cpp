@@ -84,9 +84,52 @@ void gram_tile_f64_scalar(const double* Xi, size_t ni, const double* Xj, size_t 
   tile_scalar<double>(Xi, ni, Xj, nj, len, ldx, C, ldc, accumulate, upper);
 }
 
+inline double scale_one(float yi, float yj, double s) {
+  return static_cast<double>(yi) * static_cast<double>(yj) * s;  // y_i·y_j exact in double
+}
+inline double scale_one(double yi, double yj, double s) { return (yi * yj) * s; }
+
+template <typename T>
+void scale_rows(const double* C, size_t ldc, const T* yi, size_t ni, const T* yj, size_t nj,
+                bool upper, T* out, size_t ldo) {
+  for (size_t a = 0; a < ni; ++a) {
+    const double* c = C + a * ldc;
+    T* row = out + a * ldo;
+    for (size_t b = upper ? a : 0; b < nj; ++b) row[b] = static_cast<T>(scale_one(yi[a], yj[b], c[b]));
+  }
+}
+
+template <typename T>
+void mirror_rows(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, size_t ldd) {
+  for (size_t b = 0; b < nj; ++b) {
+    T* row = dst + b * ldd;
+    const size_t a_end = upper ? b : ni;
+    for (size_t a = 0; a < a_end; ++a) row[a] = src[a * lds + b];
+  }
+}
+
 }  // namespace
 
-const GramKernels<float> gram_f32_scalar = {"scalar", gram_tile_f32_scalar};
-const GramKernels<double> gram_f64_scalar = {"scalar", gram_tile_f64_scalar};
+void gram_scale_f32_scalar(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
+                           size_t nj, bool upper, float* out, size_t ldo) {
+  scale_rows(C, ldc, yi, ni, yj, nj, upper, out, ldo);
+}
+void gram_scale_f64_scalar(const double* C, size_t ldc, const double* yi, size_t ni,
+                           const double* yj, size_t nj, bool upper, double* out, size_t ldo) {
+  scale_rows(C, ldc, yi, ni, yj, nj, upper, out, ldo);
+}
+void gram_mirror_f32_scalar(const float* src, size_t lds, size_t ni, size_t nj, bool upper,
+                            float* dst, size_t ldd) {
+  mirror_rows(src, lds, ni, nj, upper, dst, ldd);
+}
+void gram_mirror_f64_scalar(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
+                            double* dst, size_t ldd) {
+  mirror_rows(src, lds, ni, nj, upper, dst, ldd);
+}
+
+const GramKernels<float> gram_f32_scalar = {"scalar", gram_tile_f32_scalar, gram_scale_f32_scalar,
+                                            gram_mirror_f32_scalar};
+const GramKernels<double> gram_f64_scalar = {"scalar", gram_tile_f64_scalar, gram_scale_f64_scalar,
+                                             gram_mirror_f64_scalar};
 
 }  // namespace softmax_simd

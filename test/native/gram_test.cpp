@@ -224,6 +224,74 @@ void test_driver(Isa isa) {
   }
 }
 
+// The same X at another address (rows at any alignment; D = 1024 puts the rows 4 KiB apart) gives
+// bitwise the same Q, in full and in row blocks.
+template <typename T>
+void test_placement(Isa isa) {
+  const GramKernels<T>& k = kernels<T>(isa);
+  Rng rng(77 + sizeof(T));
+  struct Shape {
+    size_t N, D;
+  };
+  const Shape shapes[] = {{37, 8}, {61, 64}, {50, 784}, {45, 1024}, {33, 129}};
+  for (const Shape& s : shapes) {
+    const size_t N = s.N, D = s.D;
+    auto y = random_buffer<T>(N, 0, rng);
+    std::vector<T> src(N * D);
+    for (auto& v : src) v = static_cast<T>(rng.uniform());
+    std::vector<std::vector<T>> Qs;
+    for (size_t shift = 0; shift < 4; ++shift) {
+      // 64-byte aligned storage, then shifted by `shift` elements.
+      std::unique_ptr<T[]> mem(new T[N * D + 64 / sizeof(T) + shift]);
+      const uintptr_t base = reinterpret_cast<uintptr_t>(mem.get());
+      T* X = mem.get() + ((64 - base % 64) % 64) / sizeof(T) + shift;
+      std::memcpy(X, src.data(), sizeof(T) * N * D);
+      EndBuffer<T> Q(N * N, 0);
+      report(labeled_gram(k, X, N, D, y.data, 0, N, Q.data, 2), fmt("%s placement alloc", isa_name(isa)));
+      Qs.emplace_back(Q.data, Q.data + N * N);
+      const size_t r0 = N / 3, r1 = N - N / 4;
+      EndBuffer<T> blk((r1 - r0) * N, 0);
+      labeled_gram(k, X, N, D, y.data, r0, r1, blk.data, 1);
+      report(std::memcmp(blk.data, Q.data + r0 * N, sizeof(T) * (r1 - r0) * N) == 0,
+             fmt("%s placement %s N=%zu D=%zu shift=%zu row block bitwise", isa_name(isa), tname<T>(), N, D, shift));
+    }
+    bool same = true;
+    for (const auto& Q : Qs)
+      if (std::memcmp(Q.data(), Qs[0].data(), sizeof(T) * N * N) != 0) same = false;
+    report(same, fmt("%s placement %s N=%zu D=%zu any address bitwise", isa_name(isa), tname<T>(), N, D));
+  }
+}
+
+// The scale and mirror kernels against the scalar ones, bitwise, on every edge shape.
+template <typename T>
+void test_scale_mirror(Isa isa) {
+  const GramKernels<T>& k = kernels<T>(isa);
+  const GramKernels<T>& ref = kernels<T>(Isa::scalar);
+  Rng rng(555 + sizeof(T));
+  const size_t ld = 40;
+  for (size_t ni = 1; ni <= 19; ++ni)
+    for (size_t nj = 1; nj <= 19; ++nj)
+      for (int upper = 0; upper < 2; ++upper) {
+        if (upper && ni != nj) continue;
+        std::vector<double> C(ni * ld);
+        for (auto& v : C) v = rng.uniform() * 1e3;
+        auto yi = random_buffer<T>(ni, 0, rng);
+        auto yj = random_buffer<T>(nj, 0, rng);
+        std::vector<T> A(ld * ld, T(-7)), R(ld * ld, T(-7));
+        k.scale(C.data(), ld, yi.data, ni, yj.data, nj, upper, A.data() + 1, ld);
+        ref.scale(C.data(), ld, yi.data, ni, yj.data, nj, upper, R.data() + 1, ld);
+        report(std::memcmp(A.data(), R.data(), sizeof(T) * ld * ld) == 0,
+               fmt("%s scale %s ni=%zu nj=%zu upper=%d bitwise", isa_name(isa), tname<T>(), ni, nj, upper));
+        // Mirror: upper in place within the square; otherwise into a disjoint block.
+        T* dstA = upper ? A.data() + 1 : A.data() + 20 * ld;
+        T* dstR = upper ? R.data() + 1 : R.data() + 20 * ld;
+        k.mirror(A.data() + 1, ld, ni, nj, upper, dstA, ld);
+        ref.mirror(R.data() + 1, ld, ni, nj, upper, dstR, ld);
+        report(std::memcmp(A.data(), R.data(), sizeof(T) * ld * ld) == 0,
+               fmt("%s mirror %s ni=%zu nj=%zu upper=%d bitwise", isa_name(isa), tname<T>(), ni, nj, upper));
+      }
+}
+
 }  // namespace
 
 int main() {
@@ -236,6 +304,10 @@ int main() {
     test_tile<double>(isa);
     test_driver<float>(isa);
     test_driver<double>(isa);
+    test_placement<float>(isa);
+    test_placement<double>(isa);
+    test_scale_mirror<float>(isa);
+    test_scale_mirror<double>(isa);
   }
   std::printf("%zu passed, %zu failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
