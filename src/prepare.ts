@@ -199,7 +199,8 @@ export function prepareLoss(X: unknown, y: unknown, W: unknown, b: unknown, opti
     sums: null,
     rowLosses: null,
   };
-  return { ...model, N, y: targets, options: o, args };
+  // A literal of fixed shape, not a spread of model: V8 builds spread copies through a slow path.
+  return { dtype: model.dtype, N, D: model.D, K: model.K, X: model.X, W: model.W, b: model.b, y: targets, options: o, args };
 }
 
 export function sumsLength(D: number, K: number): number {
