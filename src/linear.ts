@@ -43,8 +43,22 @@ export function outcomeError(code: number, prepared: PreparedLoss, xName = 'X'):
   }
 }
 
-function nativeArgs(p: PreparedLoss): { args: PreparedLoss['args']; sums: Float64Array; rowLosses: FloatArray | null } {
-  const sums = new Float64Array(sumsLength(p.D, p.K));
+/**
+ * The raw sums of sync calls: one call is over (its sums read into the result) before the next can
+ * start, so they share one buffer, kept while small. A fresh Float64Array costs about 1 µs, a large
+ * share of a small call; async calls, which overlap, each get their own.
+ */
+let syncSums = new Float64Array(0);
+const SYNC_SUMS_MAX_LENGTH = 1 << 16;
+
+function sumsBuffer(length: number, sync: boolean): Float64Array {
+  if (!sync || length > SYNC_SUMS_MAX_LENGTH) return new Float64Array(length);
+  if (syncSums.length < length) syncSums = new Float64Array(length);
+  return syncSums;
+}
+
+function nativeArgs(p: PreparedLoss, sync: boolean): { args: PreparedLoss['args']; sums: Float64Array; rowLosses: FloatArray | null } {
+  const sums = sumsBuffer(sumsLength(p.D, p.K), sync);
   const rowLosses = p.options.reduction === 'none' ? allocate(p.dtype, p.N) : null;
   const args = p.args;
   args.threads = threadsFor(p.options.threads);
@@ -74,7 +88,7 @@ export function lossAndGradients<T extends FloatArray>(
   options?: LossOptions,
 ): LossResult<T> {
   const p = prepareLoss(X, y, W, b, options);
-  const { args, sums, rowLosses } = nativeArgs(p);
+  const { args, sums, rowLosses } = nativeArgs(p, true);
   const error = outcomeError(native().lossGrad(args), p);
   if (error) throw error;
   return lossResult(p, sums, rowLosses) as LossResult<T>;
@@ -93,7 +107,7 @@ export async function lossAndGradientsAsync<T extends FloatArray>(
 ): Promise<LossResult<T>> {
   const caller = new Error();
   const p = prepareLoss(X, y, W, b, options);
-  const { args, sums, rowLosses } = nativeArgs(p);
+  const { args, sums, rowLosses } = nativeArgs(p, false);
   const outcome = await native().lossGradAsync(args);
   const error = outcomeError(outcome, p);
   if (error) throw withCallerStack(error, caller);
