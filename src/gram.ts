@@ -62,7 +62,7 @@ function result<T extends FloatArray>(p: PreparedGram): Matrix<T> {
 }
 
 function fallback(p: PreparedGram): void {
-  p.out.set(labeledGramRaw(p.args.X, p.args.y, p.args.rowStart, p.args.rowEnd).data);
+  labeledGramRaw(p.args.X, p.args.y, p.args.rowStart, p.args.rowEnd, p.out);
 }
 
 const noMemory = () => codedError('ERR_NATIVE', 'softmax-simd: out of memory for the scratch buffers of labeledGram');

@@ -7,13 +7,16 @@ import { codedError } from '../errors.js';
 import type { FloatArray, Matrix } from '../types.js';
 import { checkGramArgs } from '../validate.js';
 
-/** Rows [rowStart, rowEnd) of Q, each entry summed in float64 and rounded once to X's dtype. */
-export function labeledGramRaw(X: Matrix, y: ArrayLike<number>, rowStart: number, rowEnd: number): Matrix {
+/**
+ * Rows [rowStart, rowEnd) of Q, each entry summed in float64 and rounded once to X's dtype, written
+ * into `out` when given (X's dtype, (rowEnd − rowStart)·N elements), else into a new array.
+ */
+export function labeledGramRaw(X: Matrix, y: ArrayLike<number>, rowStart: number, rowEnd: number, out?: FloatArray): Matrix {
   const N = X.rows;
   const D = X.cols;
   const x = X.data;
   const rows = rowEnd - rowStart;
-  const out = X.data instanceof Float32Array ? new Float32Array(rows * N) : new Float64Array(rows * N);
+  out ??= X.data instanceof Float32Array ? new Float32Array(rows * N) : new Float64Array(rows * N);
   for (let i = rowStart; i < rowEnd; i++) {
     for (let j = 0; j < N; j++) {
       let s = 0;
@@ -32,10 +35,7 @@ export function labeledGram<T extends FloatArray>(
 ): Matrix<T> {
   const a = checkGramArgs(X, y, options, Math.min(totalmem(), constants.MAX_LENGTH));
   try {
-    const Q = labeledGramRaw(a.X, a.y, a.rowStart, a.rowEnd) as Matrix<T>;
-    if (!a.out) return Q;
-    a.out.set(Q.data);
-    return { data: a.out as T, rows: Q.rows, cols: Q.cols };
+    return labeledGramRaw(a.X, a.y, a.rowStart, a.rowEnd, a.out) as Matrix<T>;
   } catch (error) {
     if (error instanceof RangeError) throw codedError('ERR_TOO_LARGE', `softmax-simd: cannot allocate Q (${error.message}); compute it in row blocks with options.rows = [start, end]`);
     throw error;
