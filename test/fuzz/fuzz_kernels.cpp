@@ -13,43 +13,15 @@
 #include <vector>
 
 #include "dispatch.hpp"
+#include "fuzz_input.hpp"
 #include "linear.hpp"
 
 using namespace softmax_simd;
+using softmax_simd_fuzz::exact;
+using softmax_simd_fuzz::Reader;
+using softmax_simd_fuzz::value;
 
 namespace {
-
-struct Reader {
-  const uint8_t* data;
-  size_t size;
-  size_t at = 0;
-  uint8_t byte() { return at < size ? data[at++] : 0; }
-  uint16_t u16() { return static_cast<uint16_t>(byte() | (byte() << 8)); }
-};
-
-// A value from the input: moderate numbers (with denormals, zeros of both signs and ties), and in
-// adversarial inputs also NaN, infinities and magnitudes that overflow.
-double value(Reader& r, bool adversarial, bool* moderate) {
-  const uint8_t kind = r.byte();
-  const double v = (static_cast<int>(r.u16()) - 32768) / 4096.0;
-  switch (kind % 16) {
-    case 0:
-      if (!adversarial) return 1.0;  // ties
-      *moderate = false;
-      return NAN;
-    case 1: if (!adversarial) return 0.0; *moderate = false; return INFINITY;
-    case 2: if (!adversarial) return -1.0; *moderate = false; return -INFINITY;
-    case 3: if (!adversarial) return v; *moderate = false; return v * 1e36;
-    case 4: return v * 1e-40;  // denormals in float32
-    case 5: return -0.0;
-    default: return v;
-  }
-}
-
-template <typename T>
-std::unique_ptr<T[]> exact(size_t n) {
-  return std::unique_ptr<T[]>(new T[n]);
-}
 
 bool close(double a, double b, double tol) { return std::fabs(a - b) <= tol * (1.0 + std::fabs(a) + std::fabs(b)); }
 
