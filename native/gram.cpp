@@ -29,8 +29,9 @@ struct Tile {
 template <typename T>
 void run_tile(const GramKernels<T>& kern, const T* X, size_t N, size_t D, const T* y,
               size_t row_start, T* out, const Tile& t, size_t B, double* C) {
-  for (size_t d0 = 0; d0 < D; d0 += kGramChunk) {
-    const size_t len = std::min(kGramChunk, D - d0);
+  constexpr size_t chunk = gram_chunk<T>();
+  for (size_t d0 = 0; d0 < D; d0 += chunk) {
+    const size_t len = std::min(chunk, D - d0);
     kern.tile(X + t.i0 * D + d0, t.ni, X + t.j0 * D + d0, t.nj, len, D, C, B, d0 > 0, t.diag);
   }
   T* q = out + (t.i0 - row_start) * N + t.j0;
@@ -94,7 +95,7 @@ const GramKernels<double>& gram_kernels_f64(Isa isa) {
 }
 
 size_t gram_block(size_t D, size_t elem_size) {
-  const size_t chunk = std::min(D, kGramChunk) * elem_size;
+  const size_t chunk = std::min(D * elem_size, kGramChunkBytes);
   size_t B = 192;
   while (B > 12 && B * chunk + 8 * B * B > kTileBytes) B -= 12;
   return B;

@@ -17,8 +17,8 @@ afterAll(() => {
 
 /** Unit roundoff of each dtype. */
 const U: Record<Dtype, number> = { float32: 2 ** -24, float64: 2 ** -53 };
-/** The D-chunk after which the kernels sum in float64 (native/kernels/gram.hpp kGramChunk). */
-const CHUNK = 512;
+/** The D-chunk after which the kernels sum in float64: 4 KiB of a row (native/kernels/gram.hpp gram_chunk). */
+const CHUNK: Record<Dtype, number> = { float32: 1024, float64: 512 };
 /** The fewest lanes an f32 SIMD kernel spreads a chunk over (NEON: 4; AVX2 has 8, scalar sums in f64). */
 const MIN_LANES = 4;
 
@@ -29,8 +29,8 @@ const MIN_LANES = 4;
  * most D + 8 roundings of 2^-53; then both sides round y_i y_j s to the dtype once (u·|Q| each).
  */
 function entryTolerance(dtype: Dtype, D: number, absdot: number, yy: number, q: number): number {
-  const chunks = Math.ceil(D / CHUNK);
-  const laneTerms = dtype === 'float32' ? Math.ceil(Math.min(D, CHUNK) / MIN_LANES) + 4 : 0;
+  const chunks = Math.ceil(D / CHUNK[dtype]);
+  const laneTerms = dtype === 'float32' ? Math.ceil(Math.min(D, CHUNK[dtype]) / MIN_LANES) + 4 : 0;
   const kernel = chunks * laneTerms * U[dtype] + (D + 8) * U.float64;
   return Math.abs(yy) * kernel * absdot * (1 + 4 * U[dtype]) + 2 * U[dtype] * Math.abs(q) + Number.MIN_VALUE;
 }
@@ -160,6 +160,7 @@ describe.each(SUPPORTED)('labeledGram with ISA %s', (isa) => {
       const next = rng(dtype === 'float32' ? 81 : 82);
       for (const [N, D] of [
         [13, 1100],
+        [9, 2100],
         [40, 513],
         [250, 33],
       ] as const) {

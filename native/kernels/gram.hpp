@@ -6,11 +6,11 @@
 // the full Q bitwise: the value a kernel produces for a pair of rows (x, x') depends only on the two
 // rows' elements over the chunk, never on where the pair sits in the tile, on the tile's shape, or
 // on the order of the two rows (a·b = b·a, and each lane's running sum sees its products in
-// increasing d). The driver splits D into chunks at the fixed offsets 0, kGramChunk, 2·kGramChunk...
+// increasing d). The driver splits D into chunks at the fixed offsets 0, c, 2c, ... (c = gram_chunk<T>())
 // and sums the chunks of a pair in that order.
 //
 // Accuracy: each chunk's lane sums are rounded to float64 before they are added up, so a float32
-// product sum is float32 arithmetic over at most kGramChunk / vector-width terms per lane, then
+// product sum is float32 arithmetic over at most gram_chunk / vector-width terms per lane, then
 // float64 for everything longer (lanes, chunks): the error of a float32 entry of Q does not grow
 // with D beyond one chunk (see the bound in test/gram.test.ts). The scalar kernels accumulate in
 // float64 throughout.
@@ -20,12 +20,18 @@
 
 namespace softmax_simd {
 
-// Elements of D per chunk: a float32 lane adds at most 512 / 8 (AVX2) or 512 / 4 (NEON) products
-// before its sum goes to float64 (float32 BLAS sums all D products of an entry in one float32
-// register lane). Also the D-blocking of the driver: 4 rows × 512 × 4 bytes of the i-block stay in
-// L1 while the j rows stream past. Shorter chunks cost speed: every chunk ends with a float64
-// reduction per pair (512 measured ~10% faster than 256 for float32 on Zen 4).
-constexpr size_t kGramChunk = 512;
+// Elements of D per chunk, 4 KiB of a row: 1024 float32, 512 float64. A float32 lane adds at most
+// 1024 / 8 (AVX2) or 1024 / 4 (NEON) products before its sum goes to float64 (float32 BLAS sums all D
+// products of an entry in one float32 register lane). Also the D-blocking of the driver: 4 rows × 4
+// KiB of the i-block stay in L1 while the j rows stream past. Every chunk ends with a float64
+// reduction per pair, so shorter chunks cost speed: for float32 on Zen 4, 512 measured ~10% faster
+// than 256 and 1024 ~4% faster than 512 (N = 4096, D = 784: one chunk instead of two); for float64,
+// 1024 was ~2% slower than 512 (8 KiB rows crowd the L1).
+constexpr size_t kGramChunkBytes = 4096;
+template <typename T>
+constexpr size_t gram_chunk() {
+  return kGramChunkBytes / sizeof(T);
+}
 
 template <typename T>
 struct GramKernels {

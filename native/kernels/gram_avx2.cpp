@@ -237,8 +237,10 @@ inline void transpose_block(const double* src, size_t lds, double* dst, size_t l
 template <typename T, size_t W>
 void mirror(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, size_t ldd) {
   const size_t na = ni / W * W, nb = nj / W * W;
-  for (size_t a = 0; a < na; a += W)
-    for (size_t b = upper ? a + W : 0; b < nb; b += W) transpose_block(src + a * lds + b, lds, dst + b * ldd + a, ldd);
+  // dst-row blocks outer: W rows of dst are written left to right, each cache line completed by
+  // consecutive blocks (the other order leaves every line half written for a whole sweep).
+  for (size_t b = 0; b < nb; b += W)
+    for (size_t a = 0; a < (upper ? b : na); a += W) transpose_block(src + a * lds + b, lds, dst + b * ldd + a, ldd);
   for (size_t b = 0; b < nj; ++b) {
     const size_t a_end = upper ? b : ni;
     size_t a = b < nb ? (upper ? b / W * W : na) : 0;

@@ -177,7 +177,8 @@ void test_driver(Isa isa) {
     size_t N, D;
   };
   const Shape shapes[] = {{1, 1}, {1, 9}, {2, 3}, {3, 2}, {7, 8}, {8, 7}, {9, 17}, {17, 31}, {31, 97},
-                          {97, 255}, {40, 512}, {41, 513}, {13, 1100}, {400, 5}, {300, 300}};
+                          {97, 255}, {40, 512}, {41, 513}, {13, 1100}, {12, 1024}, {12, 1025}, {5, 2049},
+                          {400, 5}, {300, 300}};
   for (const Shape& s : shapes) {
     const size_t N = s.N, D = s.D;
     auto X = random_buffer<T>(N * D, 1, rng);
@@ -189,7 +190,8 @@ void test_driver(Isa isa) {
     labeled_gram(ref, X.data, N, D, y.data, 0, N, R.data, 1);
     bool close = true, sym = true;
     double bound = 0;
-    for (size_t c = 0; c < D; c += kGramChunk) bound += chunk_bound<T>(std::min(kGramChunk, D - c), W);
+    constexpr size_t chunk = gram_chunk<T>();
+    for (size_t c = 0; c < D; c += chunk) bound += chunk_bound<T>(std::min(chunk, D - c), W);
     for (size_t i = 0; i < N; ++i)
       for (size_t j = 0; j < N; ++j) {
         double absdot = 0;
