@@ -16,7 +16,13 @@ namespace softmax_simd {
 void register_gram(Napi::Env env, Napi::Object exports);  // binding/gram.cpp
 namespace {
 
-// Options of the fused pass, read from a plain object on the main thread.
+// The fused pass's arguments, by position (src/loader.ts passes them in this order): a small call's
+// fixed cost was mostly reading fifteen named properties of an options object.
+enum LossArg : size_t {
+  kX, kN, kD, kK, kW, kBias, kLabels, kTargets, kClassWeights, kSampleWeights, kIgnoreIndex,
+  kLabelSmoothing, kRowLosses, kSums, kThreads, kLossArgCount
+};
+
 template <typename T>
 struct LossArgs {
   LossProblem<T> problem;
@@ -26,33 +32,35 @@ struct LossArgs {
 };
 
 template <typename T>
-LossArgs<T> read_loss_args(const Napi::Object& o, Keepalive* keep) {
+LossArgs<T> read_loss_args(const Napi::CallbackInfo& info, Keepalive* keep) {
+  napi_env env = info.Env();
   LossArgs<T> a;
   auto& pb = a.problem;
-  pb.N = get_size(o, "N");
-  pb.D = get_size(o, "D");
-  pb.K = get_size(o, "K");
-  pb.X = view<T>(o, "X", checked_mul(pb.N, pb.D), keep).data;
-  pb.W = view<T>(o, "W", checked_mul(pb.D, pb.K), keep).data;
-  pb.b = optional_view<T>(o, "b", pb.K, keep);
-  pb.labels = optional_view<int32_t>(o, "labels", pb.N, keep);
-  pb.targets = optional_view<T>(o, "targets", checked_mul(pb.N, pb.K), keep);
+  pb.N = size_value(env, info[kN], "N");
+  pb.D = size_value(env, info[kD], "D");
+  pb.K = size_value(env, info[kK], "K");
+  pb.X = view<T>(env, info[kX], "X", checked_mul(pb.N, pb.D), keep).data;
+  pb.W = view<T>(env, info[kW], "W", checked_mul(pb.D, pb.K), keep).data;
+  pb.b = optional_view<T>(env, info[kBias], "b", pb.K, keep);
+  pb.labels = optional_view<int32_t>(env, info[kLabels], "labels", pb.N, keep);
+  pb.targets = optional_view<T>(env, info[kTargets], "targets", checked_mul(pb.N, pb.K), keep);
   if ((pb.labels == nullptr) == (pb.targets == nullptr))
-    throw Napi::TypeError::New(o.Env(), "internal: exactly one of labels and targets is required");
-  pb.class_weights = optional_view<double>(o, "classWeights", pb.K, keep);
-  pb.sample_weights = optional_view<double>(o, "sampleWeights", pb.N, keep);
-  Napi::Value ignore = o.Get("ignoreIndex");
-  if (ignore.IsNumber()) {
+    throw Napi::TypeError::New(env, "internal: exactly one of labels and targets is required");
+  pb.class_weights = optional_view<double>(env, info[kClassWeights], "classWeights", pb.K, keep);
+  pb.sample_weights = optional_view<double>(env, info[kSampleWeights], "sampleWeights", pb.N, keep);
+  int64_t ignore = 0;
+  if (napi_get_value_int64(env, info[kIgnoreIndex], &ignore) == napi_ok) {
     pb.has_ignore_index = true;
-    pb.ignore_index = ignore.As<Napi::Number>().Int64Value();
+    pb.ignore_index = ignore;
   }
-  Napi::Value eps = o.Get("labelSmoothing");
-  pb.label_smoothing = eps.IsNumber() ? eps.As<Napi::Number>().DoubleValue() : 0.0;
+  double eps = 0;
+  if (napi_get_value_double(env, info[kLabelSmoothing], &eps) != napi_ok) eps = 0;
+  pb.label_smoothing = eps;
   if (!(pb.label_smoothing >= 0 && pb.label_smoothing <= 1))
-    throw Napi::RangeError::New(o.Env(), "internal: labelSmoothing outside [0, 1]");
-  pb.row_losses = const_cast<T*>(optional_view<T>(o, "rowLosses", pb.N, keep));
-  a.sums = const_cast<double*>(view<double>(o, "sums", loss_sums_size(pb.D, pb.K), keep).data);
-  a.threads = get_threads(o);
+    throw Napi::RangeError::New(env, "internal: labelSmoothing outside [0, 1]");
+  pb.row_losses = const_cast<T*>(optional_view<T>(env, info[kRowLosses], "rowLosses", pb.N, keep));
+  a.sums = const_cast<double*>(view<double>(env, info[kSums], "sums", loss_sums_size(pb.D, pb.K), keep).data);
+  a.threads = threads_value(env, info[kThreads]);
   return a;
 }
 
@@ -68,9 +76,8 @@ Napi::Value outcome_value(Napi::Env env, LossOutcome out) {
 template <typename T>
 Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
-  Napi::Object o = info[0].As<Napi::Object>();
   auto job = std::make_unique<FunctionJob>(env);
-  LossArgs<T> a = read_loss_args<T>(o, async ? &job->keep : nullptr);
+  LossArgs<T> a = read_loss_args<T>(info, async ? &job->keep : nullptr);
   a.kern = &kernels_for(static_cast<T*>(nullptr));
   if (!async) return outcome_value(env, loss_grad(*a.kern, a.problem, a.threads, a.sums));
   auto outcome = std::make_shared<LossOutcome>();
@@ -81,9 +88,9 @@ Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
 
 Napi::Value LossGrad(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject())
-    throw Napi::TypeError::New(env, "internal: lossGrad expects an options object");
-  switch (float_kind(info[0].As<Napi::Object>(), "X")) {
+  if (info.Length() < kLossArgCount)
+    throw Napi::TypeError::New(env, "internal: lossGrad expects its 15 arguments by position");
+  switch (float_kind(env, info[kX], "X")) {
     case napi_float32_array:
       return loss_grad_typed<float>(info, async);
     default:

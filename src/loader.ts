@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { codedError } from './errors.js';
+import type { NativeLossArgs } from './prepare.js';
 
 export interface NativeOutcome {
   status: number;
@@ -24,8 +25,8 @@ export interface NativeBackend {
 
 /** The binding's functions (binding/addon.cpp). Arguments are validated by src/ before they get here. */
 export interface NativeAddon {
-  lossGrad(args: object): number;
-  lossGradAsync(args: object): Promise<number>;
+  lossGrad(args: NativeLossArgs): number;
+  lossGradAsync(args: NativeLossArgs): Promise<number>;
   scores(args: object): void;
   scoresAsync(args: object): Promise<boolean>;
   softmax(args: object): void;
@@ -37,6 +38,46 @@ export interface NativeAddon {
   /** binding/gram.cpp; optional so that stand-ins without it (the reference fallback) still fit. */
   labeledGram?(args: object): boolean;
   labeledGramAsync?(args: object): Promise<boolean>;
+}
+
+type LossGradPositional = [
+  X: NativeLossArgs['X'],
+  N: number,
+  D: number,
+  K: number,
+  W: NativeLossArgs['W'],
+  b: NativeLossArgs['b'],
+  labels: NativeLossArgs['labels'],
+  targets: NativeLossArgs['targets'],
+  classWeights: NativeLossArgs['classWeights'],
+  sampleWeights: NativeLossArgs['sampleWeights'],
+  ignoreIndex: number | null,
+  labelSmoothing: number,
+  rowLosses: NativeLossArgs['rowLosses'],
+  sums: NativeLossArgs['sums'],
+  threads: number,
+];
+
+/** The binding as compiled: lossGrad takes its arguments by position (binding/addon.cpp LossArg). */
+type Binding = Omit<NativeAddon, 'lossGrad' | 'lossGradAsync'> & {
+  lossGrad(...args: LossGradPositional): number;
+  lossGradAsync(...args: LossGradPositional): Promise<number>;
+};
+
+/**
+ * The binding behind the NativeAddon interface. The fused pass is called for small batches too,
+ * where reading fifteen named properties in C++ was most of the call's fixed cost; JavaScript reads
+ * them far faster and hands them over by position.
+ */
+function fromBinding(binding: Binding): NativeAddon {
+  const { lossGrad, lossGradAsync } = binding;
+  return {
+    ...binding,
+    lossGrad: (a) =>
+      lossGrad(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads),
+    lossGradAsync: (a) =>
+      lossGradAsync(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads),
+  };
 }
 
 /** The package root: the nearest folder above this file holding softmax-simd's package.json. */
@@ -78,7 +119,7 @@ export function loadAddon(): NativeAddon {
       continue;
     }
     try {
-      return requireHere(path) as NativeAddon;
+      return fromBinding(requireHere(path) as Binding);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       // A forced ISA the CPU lacks is the user's choice, not a broken build: say only that.
