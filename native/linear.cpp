@@ -46,14 +46,57 @@ size_t flush_rows() {
   return std::numeric_limits<T>::digits > 24 ? std::numeric_limits<size_t>::max() : 256;
 }
 
+// A part's scratch, pointers into the call's one scratch allocation (see loss_grad).
 template <typename T>
 struct PartState {
-  std::unique_ptr<T[]> S, G, acc;
-  std::unique_ptr<T[]> M;  // row maxima of the block
-  std::unique_ptr<double[]> sums;
-  std::unique_ptr<double[]> t;  // the row's target weights t_c
+  T *S = nullptr, *G = nullptr, *acc = nullptr;
+  T* M = nullptr;  // row maxima of the block
+  double* sums = nullptr;
+  double* t = nullptr;  // the row's target weights t_c
   LossOutcome outcome;
-  bool ok_alloc = false;
+};
+
+// Carves one allocation into arrays, each starting on its own cache line, and keeps it per calling
+// thread while it is small: a small call's fixed cost was largely its ~8 mallocs (each of 1 KiB or
+// more also consolidates glibc's fast bins, which Node fills), and parts' arrays never share a line
+// between threads. A thread runs one call at a time (parallel_for blocks its caller), so the
+// thread's block is never in use twice.
+class Scratch {
+ public:
+  template <typename U>
+  size_t reserve(size_t n) {
+    const size_t at = bytes_;
+    bytes_ += (sizeof(U) * (n == 0 ? 1 : n) + kLine - 1) / kLine * kLine;
+    return at;
+  }
+  bool allocate() {
+    const size_t need = bytes_ + kLine;
+    if (need > kKeptBytes) {
+      owned_.reset(new (std::nothrow) unsigned char[need]);
+      block_ = owned_.get();
+      return block_ != nullptr;
+    }
+    thread_local std::unique_ptr<unsigned char[]> kept;
+    thread_local size_t kept_bytes = 0;
+    if (kept_bytes < need) {
+      kept.reset(new (std::nothrow) unsigned char[kKeptBytes]);
+      kept_bytes = kept ? kKeptBytes : 0;
+    }
+    block_ = kept.get();
+    return block_ != nullptr;
+  }
+  template <typename U>
+  U* at(size_t offset) const {
+    const uintptr_t base = (reinterpret_cast<uintptr_t>(block_) + kLine - 1) / kLine * kLine;
+    return reinterpret_cast<U*>(base + offset);
+  }
+
+ private:
+  static constexpr size_t kLine = 64;
+  static constexpr size_t kKeptBytes = 64 * 1024;
+  size_t bytes_ = 0;
+  unsigned char* block_ = nullptr;
+  std::unique_ptr<unsigned char[]> owned_;
 };
 
 template <typename T>
@@ -157,13 +200,13 @@ template <typename T>
 void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, WeightsView<T> wv,
                     GradLayout layout, size_t r_begin, size_t r_end, size_t B, PartState<T>& st) {
   const size_t D = pb.D, K = pb.K;
-  double* sums = st.sums.get();
+  double* sums = st.sums;
   double* dW = sums + 2;
   double* db = dW + D * K;
-  T* S = st.S.get();
-  T* G = st.G.get();
-  T* M = st.M.get();
-  T* acc = st.acc.get();
+  T* S = st.S;
+  T* G = st.G;
+  T* M = st.M;
+  T* acc = st.acc;
   const size_t flush_every = flush_rows<T>();
   size_t since_flush = 0;
   double loss_sum = 0, weight_sum = 0;
@@ -194,7 +237,7 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
       const size_t i = r0 + r;
       T* g = G + r * K;
       double L = 0, w = 0;
-      if (!row_loss(pb, i, S + r * K, M[r], g, g, st.t.get(), &L, &w, &st.outcome)) return;
+      if (!row_loss(pb, i, S + r * K, M[r], g, g, st.t, &L, &w, &st.outcome)) return;
       if (pb.row_losses) pb.row_losses[i] = static_cast<T>(L);
       loss_sum += L;
       weight_sum += w;
@@ -238,33 +281,48 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   const size_t parts = parts_for(N, D, K, threads);
   const size_t B = block_rows(D, K, sizeof(T));
   const GradLayout layout = kern.grad_layout(D, K);
-  auto Wt = try_alloc<T>(D * K);
-  if (!Wt) return {LossStatus::no_memory, 0};
-  transpose(pb.W, D, K, Wt.get());
-  const WeightsView<T> wv{pb.W, Wt.get(), D, K};
-
-  std::vector<PartState<T>> states(parts);
-  for (auto& st : states) {
-    st.S = try_alloc<T>(B * K);
-    st.G = try_alloc<T>(B * K);
-    st.M = try_alloc<T>(B);
-    st.acc = try_alloc<T>(D * K);
-    st.sums = try_alloc<double>(loss_sums_size(D, K));
-    st.t = try_alloc<double>(K);
-    if (!st.S || !st.G || !st.M || !st.acc || !st.sums || !st.t) return {LossStatus::no_memory, 0};
-    std::memset(st.acc.get(), 0, sizeof(T) * D * K);
-    std::memset(st.sums.get(), 0, sizeof(double) * loss_sums_size(D, K));
+  // Every array of the call, and the parts' states, in one allocation.
+  Scratch scratch;
+  const size_t wt_at = scratch.reserve<T>(D * K);
+  const size_t states_at = scratch.reserve<PartState<T>>(parts);
+  struct Offsets {
+    size_t S, G, M, acc, sums, t;
+  };
+  auto reserve_part = [&] {
+    return Offsets{scratch.reserve<T>(B * K), scratch.reserve<T>(B * K),
+                   scratch.reserve<T>(B),     scratch.reserve<T>(D * K),
+                   scratch.reserve<double>(loss_sums_size(D, K)), scratch.reserve<double>(K)};
+  };
+  const Offsets first = reserve_part();
+  const size_t part_bytes = parts > 1 ? reserve_part().S - first.S : 0;
+  for (size_t p = 2; p < parts; ++p) reserve_part();
+  if (!scratch.allocate()) return {LossStatus::no_memory, 0};
+  T* Wt = scratch.at<T>(wt_at);
+  transpose(pb.W, D, K, Wt);
+  const WeightsView<T> wv{pb.W, Wt, D, K};
+  PartState<T>* states = scratch.at<PartState<T>>(states_at);
+  for (size_t p = 0; p < parts; ++p) {
+    const size_t shift = p * part_bytes;
+    PartState<T>& st = *new (&states[p]) PartState<T>();
+    st.S = scratch.at<T>(first.S + shift);
+    st.G = scratch.at<T>(first.G + shift);
+    st.M = scratch.at<T>(first.M + shift);
+    st.acc = scratch.at<T>(first.acc + shift);
+    st.sums = scratch.at<double>(first.sums + shift);
+    st.t = scratch.at<double>(first.t + shift);
+    std::memset(st.acc, 0, sizeof(T) * D * K);
+    std::memset(st.sums, 0, sizeof(double) * loss_sums_size(D, K));
   }
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     loss_grad_part(kern, pb, wv, layout, part_begin(N, p, parts), part_begin(N, p + 1, parts), B,
                    states[p]);
   });
   // The first failing row of the batch: parts cover increasing row ranges.
-  for (auto& st : states)
-    if (st.outcome.status != LossStatus::ok) return st.outcome;
+  for (size_t p = 0; p < parts; ++p)
+    if (states[p].outcome.status != LossStatus::ok) return states[p].outcome;
   // Fixed summation order (part 0, 1, ...) keeps results bitwise reproducible per thread count.
   const size_t n = loss_sums_size(D, K);
-  std::memcpy(sums, states[0].sums.get(), sizeof(double) * n);
+  std::memcpy(sums, states[0].sums, sizeof(double) * n);
   for (size_t p = 1; p < parts; ++p)
     for (size_t j = 0; j < n; ++j) sums[j] += states[p].sums[j];
   return {};
