@@ -24,6 +24,12 @@ bool compiled(Isa isa) {
 #else
       return false;
 #endif
+    case Isa::avx512:
+#if defined(SOFTMAX_SIMD_HAVE_AVX512)
+      return true;
+#else
+      return false;
+#endif
   }
   return false;
 }
@@ -38,12 +44,14 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::neon:
       return "neon";
+    case Isa::avx512:
+      return "avx512";
   }
   return "unknown";
 }
 
 bool parse_isa(const std::string& name, Isa* out) {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::neon}) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
     if (name == isa_name(isa)) {
       *out = isa;
       return true;
@@ -54,7 +62,7 @@ bool parse_isa(const std::string& name, Isa* out) {
 
 std::vector<Isa> compiled_isas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::avx2, Isa::neon, Isa::scalar})
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon, Isa::scalar})
     if (compiled(isa)) out.push_back(isa);
   return out;
 }
@@ -68,6 +76,16 @@ bool cpu_supports(Isa isa) {
       // __builtin_cpu_supports also checks that the OS saves the YMM state (XGETBV).
       __builtin_cpu_init();
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+      return false;
+#endif
+    case Isa::avx512:
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+      // Also checks that the OS saves the opmask and ZMM state (XGETBV).
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
       return false;
 #endif
@@ -87,6 +105,10 @@ KernelSet kernel_set(Isa isa) {
     case Isa::avx2:
       return {isa, "avx2", &linear_f32_avx2, &linear_f64_avx2};
 #endif
+#if defined(SOFTMAX_SIMD_HAVE_AVX512)
+    case Isa::avx512:
+      return {isa, "avx512", &linear_f32_avx512, &linear_f64_avx512};
+#endif
 #if defined(SOFTMAX_SIMD_HAVE_NEON)
     case Isa::neon:
       return {isa, "neon", &linear_f32_neon, &linear_f64_neon};
@@ -97,7 +119,8 @@ KernelSet kernel_set(Isa isa) {
 }
 
 namespace {
-KernelSet g_sets[3] = {kernel_set(Isa::scalar), kernel_set(Isa::avx2), kernel_set(Isa::neon)};
+KernelSet g_sets[4] = {kernel_set(Isa::scalar), kernel_set(Isa::avx2), kernel_set(Isa::neon),
+                       kernel_set(Isa::avx512)};
 }
 
 const KernelSet& active_kernels() { return g_sets[g_active.load(std::memory_order_acquire)]; }
@@ -115,7 +138,7 @@ bool select_isa(const std::string& name, std::string* error) {
   }
   Isa isa;
   if (!parse_isa(name, &isa)) {
-    *error = "SOFTMAX_SIMD_ISA must be one of auto, scalar, avx2, neon but received '" + name + "'";
+    *error = "SOFTMAX_SIMD_ISA must be one of auto, scalar, avx2, avx512, neon but received '" + name + "'";
     return false;
   }
   if (!compiled(isa)) {

@@ -1,5 +1,5 @@
 // Which kernel table runs: chosen once at load from the CPU's features (best first), or forced by
-// SOFTMAX_SIMD_ISA=scalar|avx2|neon. Forcing an ISA the CPU or the build lacks is an error, never SIGILL.
+// SOFTMAX_SIMD_ISA=scalar|avx2|avx512|neon. Forcing an ISA the CPU or the build lacks is an error, never SIGILL.
 #pragma once
 
 #include <string>

@@ -70,6 +70,10 @@ const GramKernels<float>& gram_kernels_f32(Isa isa) {
     case Isa::avx2:
       return gram_f32_avx2;
 #endif
+#if defined(SOFTMAX_SIMD_HAVE_AVX512)
+    case Isa::avx512:
+      return gram_f32_avx512;
+#endif
 #if defined(SOFTMAX_SIMD_HAVE_NEON)
     case Isa::neon:
       return gram_f32_neon;
@@ -84,6 +88,10 @@ const GramKernels<double>& gram_kernels_f64(Isa isa) {
 #if defined(SOFTMAX_SIMD_HAVE_AVX2)
     case Isa::avx2:
       return gram_f64_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_AVX512)
+    case Isa::avx512:
+      return gram_f64_avx512;
 #endif
 #if defined(SOFTMAX_SIMD_HAVE_NEON)
     case Isa::neon:

@@ -57,7 +57,7 @@ export function native(): NativeAddon {
 export interface BackendInfo {
   /** True when the compiled addon runs the work. */
   native: boolean;
-  /** The instruction set the kernels use now: 'avx2', 'neon' or 'scalar'. */
+  /** The instruction set the kernels use now: 'avx512', 'avx2', 'neon' or 'scalar'. */
   isa: string;
   /** The instruction sets this build holds, best first. */
   compiled: string[];

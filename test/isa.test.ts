@@ -12,6 +12,7 @@ const SUPPORTED = backend().supported;
 const WIDTH: Record<string, Record<Dtype, number>> = {
   scalar: { float32: 1, float64: 1 },
   avx2: { float32: 8, float64: 4 },
+  avx512: { float32: 16, float64: 8 },
   neon: { float32: 4, float64: 2 },
 };
 
@@ -111,7 +112,7 @@ describe('SOFTMAX_SIMD_ISA at load', () => {
   });
 
   test('forcing an ISA this CPU or build lacks is a clear error at load, never SIGILL', () => {
-    const missing = ['avx2', 'neon'].filter((i) => !SUPPORTED.includes(i));
+    const missing = ['avx2', 'avx512', 'neon'].filter((i) => !SUPPORTED.includes(i));
     expect(missing.length).toBeGreaterThan(0);
     for (const isa of missing) {
       const r = run(isa);
@@ -121,7 +122,7 @@ describe('SOFTMAX_SIMD_ISA at load', () => {
     }
     const bogus = run('sse9');
     expect(bogus.status).not.toBe(0);
-    expect(bogus.stderr).toContain("must be one of auto, scalar, avx2, neon but received 'sse9'");
+    expect(bogus.stderr).toContain("must be one of auto, scalar, avx2, avx512, neon but received 'sse9'");
   });
 
   test('without it, the best supported ISA runs', () => {

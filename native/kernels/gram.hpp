@@ -68,11 +68,27 @@ void gram_mirror_f32_scalar(const float* src, size_t lds, size_t ni, size_t nj, 
 void gram_mirror_f64_scalar(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
                             double* dst, size_t ldd);
 
+#if defined(SOFTMAX_SIMD_HAVE_AVX2)
+// The AVX2 scale and mirror (gram_avx2.cpp), which the AVX-512 tables use too.
+void gram_scale_f32_avx2(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
+                         size_t nj, bool upper, float* out, size_t ldo);
+void gram_scale_f64_avx2(const double* C, size_t ldc, const double* yi, size_t ni,
+                         const double* yj, size_t nj, bool upper, double* out, size_t ldo);
+void gram_mirror_f32_avx2(const float* src, size_t lds, size_t ni, size_t nj, bool upper,
+                          float* dst, size_t ldd);
+void gram_mirror_f64_avx2(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
+                          double* dst, size_t ldd);
+#endif
+
 extern const GramKernels<float> gram_f32_scalar;
 extern const GramKernels<double> gram_f64_scalar;
 #if defined(SOFTMAX_SIMD_HAVE_AVX2)
 extern const GramKernels<float> gram_f32_avx2;
 extern const GramKernels<double> gram_f64_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_AVX512)
+extern const GramKernels<float> gram_f32_avx512;
+extern const GramKernels<double> gram_f64_avx512;
 #endif
 #if defined(SOFTMAX_SIMD_HAVE_NEON)
 extern const GramKernels<float> gram_f32_neon;

@@ -164,7 +164,7 @@ void gram_tile_f64_avx2(const double* Xi, size_t ni, const double* Xj, size_t nj
 
 // The scale, entry by entry the expression of the scalar code: (double(y_i) · double(y_j)) · s
 // rounded once to float32 (cvtpd_ps rounds to nearest like the cast), or (y_i · y_j) · s.
-void gram_scale_f32_avx2(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
+void scale_f32(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
                          size_t nj, bool upper, float* out, size_t ldo) {
   for (size_t a = 0; a < ni; ++a) {
     const double* c = C + a * ldc;
@@ -183,7 +183,7 @@ void gram_scale_f32_avx2(const double* C, size_t ldc, const float* yi, size_t ni
   }
 }
 
-void gram_scale_f64_avx2(const double* C, size_t ldc, const double* yi, size_t ni,
+void scale_f64(const double* C, size_t ldc, const double* yi, size_t ni,
                          const double* yj, size_t nj, bool upper, double* out, size_t ldo) {
   for (size_t a = 0; a < ni; ++a) {
     const double* c = C + a * ldc;
@@ -248,17 +248,36 @@ void mirror(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, 
   }
 }
 
-void gram_mirror_f32_avx2(const float* src, size_t lds, size_t ni, size_t nj, bool upper, float* dst,
+void mirror_f32(const float* src, size_t lds, size_t ni, size_t nj, bool upper, float* dst,
                           size_t ldd) {
   mirror<float, 8>(src, lds, ni, nj, upper, dst, ldd);
 }
 
-void gram_mirror_f64_avx2(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
+void mirror_f64(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
                           double* dst, size_t ldd) {
   mirror<double, 4>(src, lds, ni, nj, upper, dst, ldd);
 }
 
 }  // namespace
+
+// Also the scale and mirror of the AVX-512 tables (gram_avx512.cpp): every AVX-512 CPU runs AVX2,
+// and these two are bound by memory, not by vector width.
+void gram_scale_f32_avx2(const double* C, size_t ldc, const float* yi, size_t ni, const float* yj,
+                         size_t nj, bool upper, float* out, size_t ldo) {
+  scale_f32(C, ldc, yi, ni, yj, nj, upper, out, ldo);
+}
+void gram_scale_f64_avx2(const double* C, size_t ldc, const double* yi, size_t ni,
+                         const double* yj, size_t nj, bool upper, double* out, size_t ldo) {
+  scale_f64(C, ldc, yi, ni, yj, nj, upper, out, ldo);
+}
+void gram_mirror_f32_avx2(const float* src, size_t lds, size_t ni, size_t nj, bool upper, float* dst,
+                          size_t ldd) {
+  mirror_f32(src, lds, ni, nj, upper, dst, ldd);
+}
+void gram_mirror_f64_avx2(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
+                          double* dst, size_t ldd) {
+  mirror_f64(src, lds, ni, nj, upper, dst, ldd);
+}
 
 const GramKernels<float> gram_f32_avx2 = {"avx2", gram_tile_f32_avx2, gram_scale_f32_avx2,
                                           gram_mirror_f32_avx2};

@@ -13,7 +13,7 @@
 
 namespace softmax_simd {
 
-enum class Isa : int { scalar = 0, avx2 = 1, neon = 2 };
+enum class Isa : int { scalar = 0, avx2 = 1, neon = 2, avx512 = 3 };
 
 // Layout of a gradient accumulator block: DK is acc[d * K + k] (the layout of W and dW),
 // KD is acc[k * D + d] (transposed; long contiguous runs along D when K is small).
@@ -54,6 +54,10 @@ extern const LinearKernels<double> linear_f64_scalar;
 #if defined(SOFTMAX_SIMD_HAVE_AVX2)
 extern const LinearKernels<float> linear_f32_avx2;
 extern const LinearKernels<double> linear_f64_avx2;
+#endif
+#if defined(SOFTMAX_SIMD_HAVE_AVX512)
+extern const LinearKernels<float> linear_f32_avx512;
+extern const LinearKernels<double> linear_f64_avx512;
 #endif
 #if defined(SOFTMAX_SIMD_HAVE_NEON)
 extern const LinearKernels<float> linear_f32_neon;

@@ -89,6 +89,7 @@ const GramKernels<double>& kernels<double>(Isa isa) { return gram_kernels_f64(is
 template <typename T>
 size_t width(Isa isa) {
   if (isa == Isa::avx2) return 32 / sizeof(T);
+  if (isa == Isa::avx512) return 64 / sizeof(T);
   if (isa == Isa::neon) return 16 / sizeof(T);
   return 1;
 }
