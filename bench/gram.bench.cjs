@@ -32,9 +32,12 @@ function probePeak() {
   const src = path.join(__dirname, 'probe', 'roofline.cpp');
   const info = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
   const avx2 = process.arch === 'x64' && /\bavx2\b/.test(info) && /\bfma\b/.test(info);
+  // The widest FMA the CPU has (and softmax-simd uses): the machine's peak, whatever our kernels reach.
+  const avx512 = avx2 && ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => new RegExp(`\\b${f}\\b`).test(info));
   const bin = path.join(os.tmpdir(), `softmax-simd-roofline-${process.pid}`);
   try {
-    execFileSync('g++', ['-O2', '-std=c++17', '-pthread', ...(avx2 ? ['-mavx2', '-mfma'] : []), src, '-o', bin], { stdio: 'inherit' });
+    const flags = [...(avx512 ? ['-mavx512f'] : []), ...(avx2 ? ['-mavx2', '-mfma'] : [])];
+    execFileSync('g++', ['-O2', '-std=c++17', '-pthread', ...flags, src, '-o', bin], { stdio: 'inherit' });
     const out = execFileSync(bin, [String(ALL), '64'], { encoding: 'utf8' });
     return JSON.parse(out.trim().split('\n').pop());
   } catch (error) {

@@ -82,7 +82,9 @@ function runProbe(threads, quick) {
   const src = path.join(__dirname, 'probe', 'roofline.cpp');
   const flags = cpuFlags();
   const avx2 = process.arch === 'x64' && flags.has('avx2') && flags.has('fma');
-  const cxxFlags = ['-O2', '-std=c++17', '-pthread', ...(avx2 ? ['-mavx2', '-mfma'] : [])];
+  // The widest FMA the CPU has (and softmax-simd uses): the machine's peak, whatever our kernels reach.
+  const avx512 = avx2 && ['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.has(f));
+  const cxxFlags = ['-O2', '-std=c++17', '-pthread', ...(avx512 ? ['-mavx512f'] : []), ...(avx2 ? ['-mavx2', '-mfma'] : [])];
   let compilerVersion;
   try {
     compilerVersion = execFileSync('g++', ['--version'], { encoding: 'utf8' }).split('\n')[0];

@@ -388,6 +388,8 @@ void scores_avx512(const typename A::T* X, size_t rows, WeightsView<typename A::
   // Class tiles outer: the tile's D×(2W) slice of W stays in L1/L2 across the row tiles.
   const typename A::M full = A::mask(W);
   size_t k0 = 0;
+  // 6 rows × 4 vectors of classes = 24 accumulators (of 32 registers), then 2 vectors, then a rest.
+  for (; k0 + 4 * W <= K; k0 += 4 * W) gemm_cols<A, 4, false>(X, rows, D, w.W, K, k0, bias, S, full);
   for (; k0 + 2 * W <= K; k0 += 2 * W) gemm_cols<A, 2, false>(X, rows, D, w.W, K, k0, bias, S, full);
   const size_t rem = K - k0;
   if (rem > W)
@@ -586,6 +588,8 @@ void gdk_dtile(const typename A::T* X, size_t rows, size_t D, const typename A::
   constexpr size_t W = A::W;
   const typename A::M full = A::mask(W);
   size_t k0 = 0;
+  // RD d's × 4 vectors of classes = 24 accumulators (of 32 registers), then 2 vectors, then a rest.
+  for (; k0 + 4 * W <= K; k0 += 4 * W) gdk_tile<A, RD, 4, false>(X, rows, D, G, K, d0, k0, acc, full);
   for (; k0 + 2 * W <= K; k0 += 2 * W) gdk_tile<A, RD, 2, false>(X, rows, D, G, K, d0, k0, acc, full);
   const size_t rem = K - k0;
   if (rem > W)
