@@ -109,6 +109,47 @@ void flush(const T* acc, GradLayout layout, size_t D, size_t K, double* dW) {
   }
 }
 
+// Reductions over one row of K values, in four independent chains combined at the end: a single
+// chain made each row a K-long sequence of dependent float64 adds (or compares), several cycles
+// apiece, which for K = 100 or 1000 cost about as much as the row's share of the matrix products.
+template <typename T>
+double sum_as_double(const T* v, size_t K) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t c = 0;
+  for (; c + 4 <= K; c += 4) {
+    s0 += static_cast<double>(v[c]);
+    s1 += static_cast<double>(v[c + 1]);
+    s2 += static_cast<double>(v[c + 2]);
+    s3 += static_cast<double>(v[c + 3]);
+  }
+  for (; c < K; ++c) s0 += static_cast<double>(v[c]);
+  return (s0 + s1) + (s2 + s3);
+}
+
+// The row's largest value (NaN entries never win the comparison; the maximum of the others is exact
+// in any order) and, in *finite, whether every entry is finite.
+template <typename T>
+T row_max(const T* s, size_t K, bool* finite) {
+  T m0 = s[0], m1 = s[0], m2 = s[0], m3 = s[0];
+  bool ok = true;
+  size_t c = 0;
+  for (; c + 4 <= K; c += 4) {
+    ok &= std::isfinite(s[c]) & std::isfinite(s[c + 1]) & std::isfinite(s[c + 2]) & std::isfinite(s[c + 3]);
+    m0 = s[c] > m0 ? s[c] : m0;
+    m1 = s[c + 1] > m1 ? s[c + 1] : m1;
+    m2 = s[c + 2] > m2 ? s[c + 2] : m2;
+    m3 = s[c + 3] > m3 ? s[c + 3] : m3;
+  }
+  for (; c < K; ++c) {
+    ok &= static_cast<bool>(std::isfinite(s[c]));
+    m0 = s[c] > m0 ? s[c] : m0;
+  }
+  m0 = m1 > m0 ? m1 : m0;
+  m2 = m3 > m2 ? m3 : m2;
+  *finite = ok;
+  return m2 > m0 ? m2 : m0;
+}
+
 // The loss of one row and its gradient with respect to the scores, for every option:
 //   t_c  = the row's target weights (one-hot label, smoothed, class- and sample-weighted),
 //   L_i  = sum_c t_c (lse - f_c)        (never via log p: exact when p underflows),
@@ -156,8 +197,7 @@ bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T
     if (eps == 0 && !cw && !pb.sample_weights) {
       // The plain one-hot case, the common one: t = e_y, so L = lse - f_y and g = p - e_y, the same
       // operations as below with t_y = 1 and tsum = 1 (x·1 and x − 0 are exact: the same bits).
-      double sum = 0;
-      for (size_t c = 0; c < K; ++c) sum += static_cast<double>(e[c]);
+      const double sum = sum_as_double(e, K);
       const double L = static_cast<double>(m) + std::log(sum) - static_cast<double>(s[y]);
       if (!std::isfinite(L)) {
         *out = {LossStatus::non_finite, i};
@@ -176,8 +216,7 @@ bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T
     t[y] += base * (1 - eps) * wy;
     *weight = base * wy;
   }
-  double sum = 0;
-  for (size_t c = 0; c < K; ++c) sum += static_cast<double>(e[c]);
+  const double sum = sum_as_double(e, K);
   const double lse = static_cast<double>(m) + std::log(sum);
   double L = 0, tsum = 0;
   for (size_t c = 0; c < K; ++c) {
@@ -218,12 +257,8 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
     // Row maxima and the finiteness of every score; G holds s - max, then exp of it.
     for (size_t r = 0; r < rows; ++r) {
       const T* s = S + r * K;
-      T m = s[0];
       bool finite = true;
-      for (size_t c = 0; c < K; ++c) {
-        finite = finite && std::isfinite(s[c]);
-        m = s[c] > m ? s[c] : m;
-      }
+      const T m = row_max(s, K, &finite);
       if (!finite) {
         st.outcome = {LossStatus::non_finite, r0 + r};
         return;
@@ -355,14 +390,12 @@ void softmax_rows(const LinearKernels<T>& kern, const T* S, size_t rows, size_t 
   for (size_t r = 0; r < rows; ++r) {
     const T* s = S + r * K;
     T* p = P + r * K;
-    T m = s[0];
-    for (size_t c = 1; c < K; ++c) m = s[c] > m ? s[c] : m;
+    bool finite = true;
+    const T m = row_max(s, K, &finite);
     // A row holding NaN or +Inf has no defined softmax: it comes out NaN, as in numpy.
     for (size_t c = 0; c < K; ++c) p[c] = s[c] - m;
     kern.exp_inplace(p, K);
-    double sum = 0;
-    for (size_t c = 0; c < K; ++c) sum += static_cast<double>(p[c]);
-    const double inv = 1.0 / sum;
+    const double inv = 1.0 / sum_as_double(p, K);
     for (size_t c = 0; c < K; ++c) p[c] = static_cast<T>(static_cast<double>(p[c]) * inv);
   }
 }
