@@ -306,9 +306,10 @@ size_t block_rows(size_t D, size_t K, size_t elem_size) {
   // Wide K (DK accumulator, D×K, re-read and re-written once per block): at least 32 (f32) / 64 (f64)
   // rows, so that traffic stays small next to the block's rows×D×K multiply-adds.
   b = std::max<size_t>(K >= 32 ? 8 * elem_size : 4, std::min<size_t>(256, b));
-  // Whole register blocks of 4 rows (the score kernels' row tile): a 2-row remainder in every
-  // block ran at about half the speed (cifar: 26 rows a block, 6% of the pass in 2-row tiles).
-  return b / 4 * 4;
+  // Whole register blocks of rows: 4 for the dot-form score kernels (small K), 6 for the GEMM form
+  // (wide K). A remainder tile in every block ran at a third to a half of the speed (cifar: 26 rows
+  // a block, 6% of the pass in 2-row tiles; wideK: 32 rows, 2 of them in a 2-row tile).
+  return K >= 32 ? (b + 11) / 12 * 12 : b / 4 * 4;
 }
 
 template <typename T>
