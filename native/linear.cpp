@@ -131,22 +131,24 @@ double sum_as_double(const T* v, size_t K) {
 template <typename T>
 T row_max(const T* s, size_t K, bool* finite) {
   T m0 = s[0], m1 = s[0], m2 = s[0], m3 = s[0];
-  bool ok = true;
+  // Without branches: an unsigned AND of every entry's finiteness.
+  unsigned ok = 1;
+  auto fin = [](T v) { return static_cast<unsigned>(std::isfinite(v)); };
   size_t c = 0;
   for (; c + 4 <= K; c += 4) {
-    ok &= std::isfinite(s[c]) & std::isfinite(s[c + 1]) & std::isfinite(s[c + 2]) & std::isfinite(s[c + 3]);
+    ok &= fin(s[c]) & fin(s[c + 1]) & fin(s[c + 2]) & fin(s[c + 3]);
     m0 = s[c] > m0 ? s[c] : m0;
     m1 = s[c + 1] > m1 ? s[c + 1] : m1;
     m2 = s[c + 2] > m2 ? s[c + 2] : m2;
     m3 = s[c + 3] > m3 ? s[c + 3] : m3;
   }
   for (; c < K; ++c) {
-    ok &= static_cast<bool>(std::isfinite(s[c]));
+    ok &= fin(s[c]);
     m0 = s[c] > m0 ? s[c] : m0;
   }
   m0 = m1 > m0 ? m1 : m0;
   m2 = m3 > m2 ? m3 : m2;
-  *finite = ok;
+  *finite = ok != 0;
   return m2 > m0 ? m2 : m0;
 }
 
