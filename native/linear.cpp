@@ -51,6 +51,9 @@ template <typename T>
 struct PartState {
   T *S = nullptr, *G = nullptr, *acc = nullptr;
   T* M = nullptr;  // row maxima of the block
+  double* Z = nullptr;    // row sums of exp(s − max), float64
+  double* inv = nullptr;  // one-hot path: 1 / Z, or 0 for an ignored row
+  double* ey = nullptr;   // one-hot path: exp(s_y − max) of the row's label, kept before scaling
   double* sums = nullptr;
   double* t = nullptr;  // the row's target weights t_c
   LossOutcome outcome;
@@ -159,8 +162,8 @@ T row_max(const T* s, size_t K, bool* finite) {
 // Returns false when the row is invalid (status set); `weight` is the row's share of the 'mean'
 // denominator.
 template <typename T>
-bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T* g, double* t,
-              double* loss, double* weight, LossOutcome* out) {
+bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, double sum, T* g,
+              double* t, double* loss, double* weight, LossOutcome* out) {
   const size_t K = pb.K;
   const double eps = pb.label_smoothing;
   const double base = pb.sample_weights ? pb.sample_weights[i] : 1.0;
@@ -196,29 +199,11 @@ bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T
       *out = {LossStatus::bad_label, i};
       return false;
     }
-    if (eps == 0 && !cw && !pb.sample_weights) {
-      // The plain one-hot case, the common one: t = e_y, so L = lse - f_y and g = p - e_y, the same
-      // operations as below with t_y = 1 and tsum = 1 (x·1 and x − 0 are exact: the same bits).
-      const double sum = sum_as_double(e, K);
-      const double L = static_cast<double>(m) + std::log(sum) - static_cast<double>(s[y]);
-      if (!std::isfinite(L)) {
-        *out = {LossStatus::non_finite, i};
-        return false;
-      }
-      const double inv = 1.0 / sum;
-      const double e_y = static_cast<double>(e[y]);  // read before g (which may be e) is written
-      for (size_t c = 0; c < K; ++c) g[c] = static_cast<T>(static_cast<double>(e[c]) * inv);
-      g[y] = static_cast<T>(e_y * inv - 1.0);
-      *loss = L;
-      *weight = 1.0;
-      return true;
-    }
     const double wy = cw ? cw[y] : 1.0;
     for (size_t c = 0; c < K; ++c) t[c] = eps == 0 ? 0.0 : base * eps / double(K) * (cw ? cw[c] : 1.0);
     t[y] += base * (1 - eps) * wy;
     *weight = base * wy;
   }
-  const double sum = sum_as_double(e, K);
   const double lse = static_cast<double>(m) + std::log(sum);
   double L = 0, tsum = 0;
   for (size_t c = 0; c < K; ++c) {
@@ -237,6 +222,42 @@ bool row_loss(const LossProblem<T>& pb, size_t i, const T* s, T m, const T* e, T
   return true;
 }
 
+// The loss of a block's rows for plain one-hot labels (t = e_y: no smoothing, class or sample
+// weights; ignore_index allowed): L = max + log Z − s_y, and the inputs of g = p − e_y, which the
+// caller then forms block-wide: g = T(e · inv) for every class (scale_rows), then for the label
+// g_y = T(e_y · inv − 1), the same operations per entry as the general rule with t_y = 1. An ignored
+// row gets inv = 0, so g = 0, and weight 0. Returns false (outcome set) at the first bad row.
+template <typename T>
+bool one_hot_rows(const LossProblem<T>& pb, size_t r0, size_t rows, const T* S, const T* M,
+                  const T* E, PartState<T>& st, double* loss_sum, double* weight_sum) {
+  const size_t K = pb.K;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t i = r0 + r;
+    const int64_t y = pb.labels[i];
+    double L = 0, w = 0;
+    if (pb.has_ignore_index && y == pb.ignore_index) {
+      st.inv[r] = 0;
+    } else {
+      if (y < 0 || static_cast<uint64_t>(y) >= K) {
+        st.outcome = {LossStatus::bad_label, i};
+        return false;
+      }
+      L = static_cast<double>(M[r]) + std::log(st.Z[r]) - static_cast<double>(S[r * K + y]);
+      if (!std::isfinite(L)) {
+        st.outcome = {LossStatus::non_finite, i};
+        return false;
+      }
+      st.inv[r] = 1.0 / st.Z[r];
+      st.ey[r] = static_cast<double>(E[r * K + y]);
+      w = 1.0;
+    }
+    if (pb.row_losses) pb.row_losses[i] = static_cast<T>(L);
+    *loss_sum += L;
+    *weight_sum += w;
+  }
+  return true;
+}
+
 template <typename T>
 void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, WeightsView<T> wv,
                     GradLayout layout, size_t r_begin, size_t r_end, size_t B, PartState<T>& st) {
@@ -251,35 +272,38 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
   const size_t flush_every = flush_rows<T>();
   size_t since_flush = 0;
   double loss_sum = 0, weight_sum = 0;
+  // Plain labels, the common case, take the block-wide path below (one_hot_rows).
+  const bool one_hot = !pb.targets && pb.label_smoothing == 0 && !pb.class_weights && !pb.sample_weights;
 
   for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
     const size_t rows = std::min(B, r_end - r0);
     const T* Xb = pb.X + r0 * D;
     kern.scores(Xb, rows, wv, pb.b, S);
-    // Row maxima and the finiteness of every score; G holds s - max, then exp of it.
-    for (size_t r = 0; r < rows; ++r) {
-      const T* s = S + r * K;
-      bool finite = true;
-      const T m = row_max(s, K, &finite);
-      if (!finite) {
-        st.outcome = {LossStatus::non_finite, r0 + r};
-        return;
-      }
-      M[r] = m;
-      T* e = G + r * K;
-      for (size_t c = 0; c < K; ++c) e[c] = s[c] - m;
+    // Row maxima (and the finiteness of every score); G holds s − max, then exp of it.
+    const size_t bad = kern.row_max_shift(S, rows, K, M, G);
+    if (bad < rows) {
+      st.outcome = {LossStatus::non_finite, r0 + bad};
+      return;
     }
     kern.exp_inplace(G, rows * K);
-    for (size_t r = 0; r < rows; ++r) {
-      const size_t i = r0 + r;
-      T* g = G + r * K;
-      double L = 0, w = 0;
-      if (!row_loss(pb, i, S + r * K, M[r], g, g, st.t, &L, &w, &st.outcome)) return;
-      if (pb.row_losses) pb.row_losses[i] = static_cast<T>(L);
-      loss_sum += L;
-      weight_sum += w;
-      for (size_t c = 0; c < K; ++c) db[c] += static_cast<double>(g[c]);
+    kern.row_sums(G, rows, K, st.Z);
+    if (one_hot) {
+      if (!one_hot_rows(pb, r0, rows, S, M, G, st, &loss_sum, &weight_sum)) return;
+      kern.scale_rows(G, rows, K, st.inv);
+      for (size_t r = 0; r < rows; ++r)
+        if (st.inv[r] != 0) G[r * K + pb.labels[r0 + r]] = static_cast<T>(st.ey[r] * st.inv[r] - 1.0);
+    } else {
+      for (size_t r = 0; r < rows; ++r) {
+        const size_t i = r0 + r;
+        T* g = G + r * K;
+        double L = 0, w = 0;
+        if (!row_loss(pb, i, S + r * K, M[r], g, st.Z[r], g, st.t, &L, &w, &st.outcome)) return;
+        if (pb.row_losses) pb.row_losses[i] = static_cast<T>(L);
+        loss_sum += L;
+        weight_sum += w;
+      }
     }
+    kern.add_columns(G, rows, K, db);
     kern.grad_update(Xb, rows, D, G, K, acc, layout);
     since_flush += rows;
     if (since_flush >= flush_every) {
@@ -326,12 +350,14 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   const size_t wt_at = scratch.reserve<T>(D * K);
   const size_t states_at = scratch.reserve<PartState<T>>(parts);
   struct Offsets {
-    size_t S, G, M, acc, sums, t;
+    size_t S, G, M, acc, sums, t, Z, inv, ey;
   };
   auto reserve_part = [&] {
-    return Offsets{scratch.reserve<T>(B * K), scratch.reserve<T>(B * K),
-                   scratch.reserve<T>(B),     scratch.reserve<T>(D * K),
-                   scratch.reserve<double>(loss_sums_size(D, K)), scratch.reserve<double>(K)};
+    return Offsets{scratch.reserve<T>(B * K),      scratch.reserve<T>(B * K),
+                   scratch.reserve<T>(B),          scratch.reserve<T>(D * K),
+                   scratch.reserve<double>(loss_sums_size(D, K)), scratch.reserve<double>(K),
+                   scratch.reserve<double>(B),     scratch.reserve<double>(B),
+                   scratch.reserve<double>(B)};
   };
   const Offsets first = reserve_part();
   const size_t part_bytes = parts > 1 ? reserve_part().S - first.S : 0;
@@ -350,6 +376,9 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
     st.acc = scratch.at<T>(first.acc + shift);
     st.sums = scratch.at<double>(first.sums + shift);
     st.t = scratch.at<double>(first.t + shift);
+    st.Z = scratch.at<double>(first.Z + shift);
+    st.inv = scratch.at<double>(first.inv + shift);
+    st.ey = scratch.at<double>(first.ey + shift);
     std::memset(st.acc, 0, sizeof(T) * D * K);
     std::memset(st.sums, 0, sizeof(double) * loss_sums_size(D, K));
   }

@@ -47,7 +47,30 @@ struct LinearKernels {
 
   // The accumulator layout grad_update is fastest with for this shape.
   GradLayout (*grad_layout)(size_t D, size_t K);
+
+  // The per-row steps of the softmax around exp, over a block of rows × K values, row-major:
+  // row_max_shift: M[r] = max_c S[r][c] and G[r][c] = S[r][c] − M[r]; returns the first row that
+  //   holds a NaN or ±Inf (its M and G, and those of later rows, are then unspecified), else rows.
+  size_t (*row_max_shift)(const T* S, size_t rows, size_t K, T* M, T* G);
+  // row_sums: Z[r] = Σ_c G[r][c] in float64, in an order fixed per ISA.
+  void (*row_sums)(const T* G, size_t rows, size_t K, double* Z);
+  // scale_rows: G[r][c] = T(double(G[r][c]) · inv[r]), one rounding.
+  void (*scale_rows)(T* G, size_t rows, size_t K, const double* inv);
+  // add_columns: db[c] += double(G[r][c]) for r = 0, 1, ... in that order (the order is part of
+  //   the contract: every ISA adds a column's rows alike).
+  void (*add_columns)(const T* G, size_t rows, size_t K, double* db);
 };
+
+// The portable row steps (linear_scalar.cpp), which the AVX2 and NEON tables use too: K-long rows
+// are short next to the products around them there.
+size_t row_max_shift_f32_scalar(const float* S, size_t rows, size_t K, float* M, float* G);
+size_t row_max_shift_f64_scalar(const double* S, size_t rows, size_t K, double* M, double* G);
+void row_sums_f32_scalar(const float* G, size_t rows, size_t K, double* Z);
+void row_sums_f64_scalar(const double* G, size_t rows, size_t K, double* Z);
+void scale_rows_f32_scalar(float* G, size_t rows, size_t K, const double* inv);
+void scale_rows_f64_scalar(double* G, size_t rows, size_t K, const double* inv);
+void add_columns_f32_scalar(const float* G, size_t rows, size_t K, double* db);
+void add_columns_f64_scalar(const double* G, size_t rows, size_t K, double* db);
 
 extern const LinearKernels<float> linear_f32_scalar;
 extern const LinearKernels<double> linear_f64_scalar;

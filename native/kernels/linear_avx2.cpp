@@ -683,9 +683,11 @@ void grad_update_f64_avx2(const double* X, size_t rows, size_t D, const double* 
 
 }  // namespace
 
-const LinearKernels<float> linear_f32_avx2 = {"avx2", scores_f32_avx2, exp_f32_avx2,
-                                              grad_update_f32_avx2, grad_layout_avx2};
-const LinearKernels<double> linear_f64_avx2 = {"avx2", scores_f64_avx2, exp_f64_avx2,
-                                               grad_update_f64_avx2, grad_layout_avx2};
+const LinearKernels<float> linear_f32_avx2 = {
+    "avx2", scores_f32_avx2, exp_f32_avx2, grad_update_f32_avx2, grad_layout_avx2,
+    row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar, add_columns_f32_scalar};
+const LinearKernels<double> linear_f64_avx2 = {
+    "avx2", scores_f64_avx2, exp_f64_avx2, grad_update_f64_avx2, grad_layout_avx2,
+    row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar, add_columns_f64_scalar};
 
 }  // namespace softmax_simd

@@ -388,16 +388,19 @@ void scores_avx512(const typename A::T* X, size_t rows, WeightsView<typename A::
   // Class tiles outer: the tile's D×(2W) slice of W stays in L1/L2 across the row tiles.
   const typename A::M full = A::mask(W);
   size_t k0 = 0;
-  // 6 rows × 4 vectors of classes = 24 accumulators (of 32 registers), then 2 vectors, then a rest.
+  // 6 rows × 4 vectors of classes = 24 accumulators (of 32 registers); the rest of K in one tile of
+  // 1 to 4 vectors, the last masked. (A separate 1-vector tile for a few leftover classes cost as
+  // much as 20 full classes: 6 accumulators cannot hide the FMA latency.)
   for (; k0 + 4 * W <= K; k0 += 4 * W) gemm_cols<A, 4, false>(X, rows, D, w.W, K, k0, bias, S, full);
-  for (; k0 + 2 * W <= K; k0 += 2 * W) gemm_cols<A, 2, false>(X, rows, D, w.W, K, k0, bias, S, full);
   const size_t rem = K - k0;
-  if (rem > W)
-    gemm_cols<A, 2, true>(X, rows, D, w.W, K, k0, bias, S, A::mask(rem - W));
-  else if (rem == W)
-    gemm_cols<A, 1, false>(X, rows, D, w.W, K, k0, bias, S, full);
-  else if (rem > 0)
-    gemm_cols<A, 1, true>(X, rows, D, w.W, K, k0, bias, S, A::mask(rem));
+  const typename A::M last = A::mask(rem % W == 0 ? W : rem % W);
+  switch ((rem + W - 1) / W) {
+    case 4: gemm_cols<A, 4, true>(X, rows, D, w.W, K, k0, bias, S, last); break;
+    case 3: gemm_cols<A, 3, true>(X, rows, D, w.W, K, k0, bias, S, last); break;
+    case 2: gemm_cols<A, 2, true>(X, rows, D, w.W, K, k0, bias, S, last); break;
+    case 1: gemm_cols<A, 1, true>(X, rows, D, w.W, K, k0, bias, S, last); break;
+    default: break;
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -588,16 +591,18 @@ void gdk_dtile(const typename A::T* X, size_t rows, size_t D, const typename A::
   constexpr size_t W = A::W;
   const typename A::M full = A::mask(W);
   size_t k0 = 0;
-  // RD d's × 4 vectors of classes = 24 accumulators (of 32 registers), then 2 vectors, then a rest.
+  // RD d's × 4 vectors of classes = 24 accumulators (of 32 registers); the rest of K in one tile of
+  // 1 to 4 vectors, the last masked (see scores_avx512).
   for (; k0 + 4 * W <= K; k0 += 4 * W) gdk_tile<A, RD, 4, false>(X, rows, D, G, K, d0, k0, acc, full);
-  for (; k0 + 2 * W <= K; k0 += 2 * W) gdk_tile<A, RD, 2, false>(X, rows, D, G, K, d0, k0, acc, full);
   const size_t rem = K - k0;
-  if (rem > W)
-    gdk_tile<A, RD, 2, true>(X, rows, D, G, K, d0, k0, acc, A::mask(rem - W));
-  else if (rem == W)
-    gdk_tile<A, RD, 1, false>(X, rows, D, G, K, d0, k0, acc, full);
-  else if (rem > 0)
-    gdk_tile<A, RD, 1, true>(X, rows, D, G, K, d0, k0, acc, A::mask(rem));
+  const typename A::M last = A::mask(rem % W == 0 ? W : rem % W);
+  switch ((rem + W - 1) / W) {
+    case 4: gdk_tile<A, RD, 4, true>(X, rows, D, G, K, d0, k0, acc, last); break;
+    case 3: gdk_tile<A, RD, 3, true>(X, rows, D, G, K, d0, k0, acc, last); break;
+    case 2: gdk_tile<A, RD, 2, true>(X, rows, D, G, K, d0, k0, acc, last); break;
+    case 1: gdk_tile<A, RD, 1, true>(X, rows, D, G, K, d0, k0, acc, last); break;
+    default: break;
+  }
 }
 
 template <class A>
@@ -644,11 +649,171 @@ void grad_update_f64_avx512(const double* X, size_t rows, size_t D, const double
   grad_update_avx512<F64>(X, rows, D, G, K, acc, layout);
 }
 
+// ------------------------------------------------------------------------------------------------
+// The per-row steps around exp (kernels.hpp): along each row, 16 / 8 classes per vector.
+// ------------------------------------------------------------------------------------------------
+
+// fpclass categories QNaN | +Inf | −Inf | SNaN.
+constexpr int kNotFinite = 0x01 | 0x08 | 0x10 | 0x80;
+
+size_t row_max_shift_f32_avx512(const float* S, size_t rows, size_t K, float* M, float* G) {
+  const __m512 lowest = _mm512_set1_ps(-__builtin_inff());
+  for (size_t r = 0; r < rows; ++r) {
+    const float* s = S + r * K;
+    __m512 vm = lowest;
+    __mmask16 bad = 0;
+    size_t c = 0;
+    for (; c + 16 <= K; c += 16) {
+      const __m512 v = _mm512_loadu_ps(s + c);
+      bad |= _mm512_fpclass_ps_mask(v, kNotFinite);
+      vm = _mm512_max_ps(vm, v);
+    }
+    if (c < K) {
+      const __mmask16 m = F32::mask(K - c);
+      const __m512 v = _mm512_mask_loadu_ps(lowest, m, s + c);
+      bad |= _mm512_mask_fpclass_ps_mask(m, v, kNotFinite);
+      vm = _mm512_max_ps(vm, v);
+    }
+    if (bad) return r;
+    const float mx = _mm512_reduce_max_ps(vm);  // exact in any order: every value is finite
+    M[r] = mx;
+    const __m512 vmx = _mm512_set1_ps(mx);
+    float* g = G + r * K;
+    for (c = 0; c + 16 <= K; c += 16) _mm512_storeu_ps(g + c, _mm512_sub_ps(_mm512_loadu_ps(s + c), vmx));
+    if (c < K) {
+      const __mmask16 m = F32::mask(K - c);
+      _mm512_mask_storeu_ps(g + c, m, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + c), vmx));
+    }
+  }
+  return rows;
+}
+
+size_t row_max_shift_f64_avx512(const double* S, size_t rows, size_t K, double* M, double* G) {
+  const __m512d lowest = _mm512_set1_pd(-__builtin_inf());
+  for (size_t r = 0; r < rows; ++r) {
+    const double* s = S + r * K;
+    __m512d vm = lowest;
+    __mmask8 bad = 0;
+    size_t c = 0;
+    for (; c + 8 <= K; c += 8) {
+      const __m512d v = _mm512_loadu_pd(s + c);
+      bad |= _mm512_fpclass_pd_mask(v, kNotFinite);
+      vm = _mm512_max_pd(vm, v);
+    }
+    if (c < K) {
+      const __mmask8 m = F64::mask(K - c);
+      const __m512d v = _mm512_mask_loadu_pd(lowest, m, s + c);
+      bad |= _mm512_mask_fpclass_pd_mask(m, v, kNotFinite);
+      vm = _mm512_max_pd(vm, v);
+    }
+    if (bad) return r;
+    const double mx = _mm512_reduce_max_pd(vm);
+    M[r] = mx;
+    const __m512d vmx = _mm512_set1_pd(mx);
+    double* g = G + r * K;
+    for (c = 0; c + 8 <= K; c += 8) _mm512_storeu_pd(g + c, _mm512_sub_pd(_mm512_loadu_pd(s + c), vmx));
+    if (c < K) {
+      const __mmask8 m = F64::mask(K - c);
+      _mm512_mask_storeu_pd(g + c, m, _mm512_sub_pd(_mm512_maskz_loadu_pd(m, s + c), vmx));
+    }
+  }
+  return rows;
+}
+
+// Two float64 accumulators of 8 lanes (float32: the low and high 8 values of each 16).
+void row_sums_f32_avx512(const float* G, size_t rows, size_t K, double* Z) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* v = G + r * K;
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    size_t c = 0;
+    for (; c + 16 <= K; c += 16) {
+      const __m512 x = _mm512_loadu_ps(v + c);
+      a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+      a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+    }
+    if (c < K) {
+      const __m512 x = _mm512_maskz_loadu_ps(F32::mask(K - c), v + c);
+      a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+      a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+    }
+    Z[r] = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+  }
+}
+
+void row_sums_f64_avx512(const double* G, size_t rows, size_t K, double* Z) {
+  for (size_t r = 0; r < rows; ++r) {
+    const double* v = G + r * K;
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    size_t c = 0;
+    for (; c + 16 <= K; c += 16) {
+      a0 = _mm512_add_pd(a0, _mm512_loadu_pd(v + c));
+      a1 = _mm512_add_pd(a1, _mm512_loadu_pd(v + c + 8));
+    }
+    for (; c < K; c += 8) a0 = _mm512_add_pd(a0, _mm512_maskz_loadu_pd(F64::mask(K - c < 8 ? K - c : 8), v + c));
+    Z[r] = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+  }
+}
+
+// T(double(g) · inv): the product rounded to double, then to float (cvtpd_ps rounds to nearest, as
+// the cast does): the same two roundings as the scalar code.
+inline __m512 scale16(__m512 x, __m512d f) {
+  const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), f));
+  const __m256 hi = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), f));
+  return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+void scale_rows_f32_avx512(float* G, size_t rows, size_t K, const double* inv) {
+  for (size_t r = 0; r < rows; ++r) {
+    float* g = G + r * K;
+    const __m512d f = _mm512_set1_pd(inv[r]);
+    size_t c = 0;
+    for (; c + 16 <= K; c += 16) _mm512_storeu_ps(g + c, scale16(_mm512_loadu_ps(g + c), f));
+    if (c < K) {
+      const __mmask16 m = F32::mask(K - c);
+      _mm512_mask_storeu_ps(g + c, m, scale16(_mm512_maskz_loadu_ps(m, g + c), f));
+    }
+  }
+}
+
+void scale_rows_f64_avx512(double* G, size_t rows, size_t K, const double* inv) {
+  for (size_t r = 0; r < rows; ++r) {
+    double* g = G + r * K;
+    const __m512d f = _mm512_set1_pd(inv[r]);
+    size_t c = 0;
+    for (; c + 8 <= K; c += 8) _mm512_storeu_pd(g + c, _mm512_mul_pd(_mm512_loadu_pd(g + c), f));
+    if (c < K) {
+      const __mmask8 m = F64::mask(K - c);
+      _mm512_mask_storeu_pd(g + c, m, _mm512_mul_pd(_mm512_maskz_loadu_pd(m, g + c), f));
+    }
+  }
+}
+
+// Eight columns at a time, their rows added in order: per column the scalar code's sequence.
+void add_columns_f32_avx512(const float* G, size_t rows, size_t K, double* db) {
+  for (size_t c = 0; c < K; c += 8) {
+    const __mmask8 m = F64::mask(K - c < 8 ? K - c : 8);
+    __m512d a = _mm512_maskz_loadu_pd(m, db + c);
+    for (size_t r = 0; r < rows; ++r) a = _mm512_add_pd(a, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, G + r * K + c)));
+    _mm512_mask_storeu_pd(db + c, m, a);
+  }
+}
+
+void add_columns_f64_avx512(const double* G, size_t rows, size_t K, double* db) {
+  for (size_t c = 0; c < K; c += 8) {
+    const __mmask8 m = F64::mask(K - c < 8 ? K - c : 8);
+    __m512d a = _mm512_maskz_loadu_pd(m, db + c);
+    for (size_t r = 0; r < rows; ++r) a = _mm512_add_pd(a, _mm512_maskz_loadu_pd(m, G + r * K + c));
+    _mm512_mask_storeu_pd(db + c, m, a);
+  }
+}
+
 }  // namespace
 
-const LinearKernels<float> linear_f32_avx512 = {"avx512", scores_f32_avx512, exp_f32_avx512,
-                                              grad_update_f32_avx512, grad_layout_avx512};
-const LinearKernels<double> linear_f64_avx512 = {"avx512", scores_f64_avx512, exp_f64_avx512,
-                                               grad_update_f64_avx512, grad_layout_avx512};
+const LinearKernels<float> linear_f32_avx512 = {
+    "avx512", scores_f32_avx512, exp_f32_avx512, grad_update_f32_avx512, grad_layout_avx512,
+    row_max_shift_f32_avx512, row_sums_f32_avx512, scale_rows_f32_avx512, add_columns_f32_avx512};
+const LinearKernels<double> linear_f64_avx512 = {
+    "avx512", scores_f64_avx512, exp_f64_avx512, grad_update_f64_avx512, grad_layout_avx512,
+    row_max_shift_f64_avx512, row_sums_f64_avx512, scale_rows_f64_avx512, add_columns_f64_avx512};
 
 }  // namespace softmax_simd

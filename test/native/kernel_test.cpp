@@ -110,10 +110,11 @@ void transpose(const T* W, size_t D, size_t K, T* Wt) {
     for (size_t k = 0; k < K; ++k) Wt[k * D + d] = W[d * K + k];
 }
 
-// Width of the widest vector of any ISA, in elements: sizes 1..2W+1 cover below, at and above it.
+// Width of the widest vector of any ISA (AVX-512), in elements: sizes 1..2W+1 cover below, at and
+// above it.
 template <typename T>
 constexpr size_t vec_width() {
-  return 32 / sizeof(T);
+  return 64 / sizeof(T);
 }
 
 template <typename T>
@@ -621,6 +622,67 @@ void test_softmax(const char* isa, const LinearKernels<T>& kern, const LinearKer
   report(ok, fmt("%s softmax_%s([1, -2, 0])", isa, dname<T>()));
 }
 
+// ------------------------------------------------------------------------------------------------
+// Kernels: the row steps around exp. row_max_shift, scale_rows and add_columns take the same
+// operations per entry on every ISA (bitwise equal to scalar); row_sums may add in another order
+// (float64: within (K + 2) · 2^-53 · Σ|g| of scalar).
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+void test_row_steps(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref, Rng& rng) {
+  for (size_t K : classes<T>()) {
+    for (size_t rows : {size_t(1), size_t(3), size_t(8)}) {
+      const size_t off = (K + rows) % 2;
+      Buf<T> S(rows * K, off), G(rows * K, off), Gr(rows * K, 0), M(rows, off), Mr(rows, 0);
+      fill(S, rng, 50.0);
+      const size_t got = kern.row_max_shift(S.p, rows, K, M.p, G.p);
+      const size_t want = ref.row_max_shift(S.p, rows, K, Mr.p, Gr.p);
+      bool same = got == rows && want == rows;
+      for (size_t i = 0; same && i < rows; ++i) same = std::memcmp(&M[i], &Mr[i], sizeof(T)) == 0;
+      for (size_t i = 0; same && i < rows * K; ++i) same = std::memcmp(&G[i], &Gr[i], sizeof(T)) == 0;
+      report(same, fmt("%s row_max_shift_%s rows=%zu K=%zu off=%zu equals scalar bitwise", isa, dname<T>(), rows, K, off));
+      // A NaN or ±Inf anywhere: both name that row.
+      const T bads[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                        -std::numeric_limits<T>::infinity()};
+      for (T bad : bads) {
+        const size_t r = rng.next() % rows, c = rng.next() % K;
+        const T keep = S[r * K + c];
+        S[r * K + c] = bad;
+        const size_t g1 = kern.row_max_shift(S.p, rows, K, M.p, G.p);
+        const size_t g2 = ref.row_max_shift(S.p, rows, K, Mr.p, Gr.p);
+        report(g1 == r && g2 == r, fmt("%s row_max_shift_%s rows=%zu K=%zu: %g at [%zu][%zu] stops at row %zu (scalar %zu)",
+                                       isa, dname<T>(), rows, K, double(bad), r, c, g1, g2));
+        S[r * K + c] = keep;
+      }
+      // Sums, scaling and column sums on exp-like values in [0, 1].
+      Buf<T> E(rows * K, off), Er(rows * K, 0);
+      for (size_t i = 0; i < rows * K; ++i) Er[i] = E[i] = static_cast<T>(rng.uniform());
+      Buf<double> Z(rows, off), Zr(rows, 0), inv(rows, 0);
+      kern.row_sums(E.p, rows, K, Z.p);
+      ref.row_sums(E.p, rows, K, Zr.p);
+      bool close = true;
+      for (size_t i = 0; i < rows; ++i) {
+        double mag = 0;
+        for (size_t c = 0; c < K; ++c) mag += std::fabs(double(E[i * K + c]));
+        close = close && std::fabs(Z[i] - Zr[i]) <= (double(K) + 2) * std::ldexp(1.0, -53) * mag;
+        inv[i] = Zr[i] > 0 ? 1.0 / Zr[i] : 0.0;
+      }
+      report(close, fmt("%s row_sums_%s rows=%zu K=%zu within the float64 bound of scalar", isa, dname<T>(), rows, K));
+      kern.scale_rows(E.p, rows, K, inv.p);
+      ref.scale_rows(Er.p, rows, K, inv.p);
+      same = true;
+      for (size_t i = 0; same && i < rows * K; ++i) same = std::memcmp(&E[i], &Er[i], sizeof(T)) == 0;
+      report(same, fmt("%s scale_rows_%s rows=%zu K=%zu equals scalar bitwise", isa, dname<T>(), rows, K));
+      Buf<double> db(K, off), dbr(K, 0);
+      for (size_t c = 0; c < K; ++c) dbr[c] = db[c] = rng.sym();
+      kern.add_columns(E.p, rows, K, db.p);
+      ref.add_columns(Er.p, rows, K, dbr.p);
+      same = true;
+      for (size_t c = 0; same && c < K; ++c) same = std::memcmp(&db[c], &dbr[c], sizeof(double)) == 0;
+      report(same, fmt("%s add_columns_%s rows=%zu K=%zu equals scalar bitwise", isa, dname<T>(), rows, K));
+    }
+  }
+}
+
 template <typename T>
 void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   const LinearKernels<T>& kern = table<T>(ks);
@@ -629,6 +691,7 @@ void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   report(std::strcmp(kern.isa, isa) == 0, fmt("%s table of %s says isa '%s'", isa, dname<T>(), kern.isa));
   test_scores_kernel<T>(isa, kern, ref, rng);
   test_grad_kernel<T>(isa, kern, ref, rng);
+  test_row_steps<T>(isa, kern, ref, rng);
   test_exp_special<T>(isa, kern);
   test_exp_tails<T>(isa, kern, ref, rng);
   test_loss_grad<T>(isa, kern, ref, rng);
