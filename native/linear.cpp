@@ -112,46 +112,22 @@ void flush(const T* acc, GradLayout layout, size_t D, size_t K, double* dW) {
   }
 }
 
-// Reductions over one row of K values, in four independent chains combined at the end: a single
-// chain made each row a K-long sequence of dependent float64 adds (or compares), several cycles
-// apiece, which for K = 100 or 1000 cost about as much as the row's share of the matrix products.
+// The row's largest value, in four independent chains combined at the end (one chain made each row
+// a K-long sequence of dependent compares). NaN entries never win the comparison; the maximum of
+// the others is exact in any order.
 template <typename T>
-double sum_as_double(const T* v, size_t K) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  size_t c = 0;
-  for (; c + 4 <= K; c += 4) {
-    s0 += static_cast<double>(v[c]);
-    s1 += static_cast<double>(v[c + 1]);
-    s2 += static_cast<double>(v[c + 2]);
-    s3 += static_cast<double>(v[c + 3]);
-  }
-  for (; c < K; ++c) s0 += static_cast<double>(v[c]);
-  return (s0 + s1) + (s2 + s3);
-}
-
-// The row's largest value (NaN entries never win the comparison; the maximum of the others is exact
-// in any order) and, in *finite, whether every entry is finite.
-template <typename T>
-T row_max(const T* s, size_t K, bool* finite) {
+T row_max(const T* s, size_t K) {
   T m0 = s[0], m1 = s[0], m2 = s[0], m3 = s[0];
-  // Without branches: an unsigned AND of every entry's finiteness.
-  unsigned ok = 1;
-  auto fin = [](T v) { return static_cast<unsigned>(std::isfinite(v)); };
   size_t c = 0;
   for (; c + 4 <= K; c += 4) {
-    ok &= fin(s[c]) & fin(s[c + 1]) & fin(s[c + 2]) & fin(s[c + 3]);
     m0 = s[c] > m0 ? s[c] : m0;
     m1 = s[c + 1] > m1 ? s[c + 1] : m1;
     m2 = s[c + 2] > m2 ? s[c + 2] : m2;
     m3 = s[c + 3] > m3 ? s[c + 3] : m3;
   }
-  for (; c < K; ++c) {
-    ok &= fin(s[c]);
-    m0 = s[c] > m0 ? s[c] : m0;
-  }
+  for (; c < K; ++c) m0 = s[c] > m0 ? s[c] : m0;
   m0 = m1 > m0 ? m1 : m0;
   m2 = m3 > m2 ? m3 : m2;
-  *finite = ok != 0;
   return m2 > m0 ? m2 : m0;
 }
 
@@ -417,18 +393,27 @@ bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const 
   return true;
 }
 
+// Chunks of rows: each row's maximum and s − max here, then exp, the float64 row sums and the
+// scaling over the whole chunk with the ISA's kernels.
 template <typename T>
 void softmax_rows(const LinearKernels<T>& kern, const T* S, size_t rows, size_t K, T* P) {
-  for (size_t r = 0; r < rows; ++r) {
-    const T* s = S + r * K;
-    T* p = P + r * K;
-    bool finite = true;
-    const T m = row_max(s, K, &finite);
-    // A row holding NaN or +Inf has no defined softmax: it comes out NaN, as in numpy.
-    for (size_t c = 0; c < K; ++c) p[c] = s[c] - m;
-    kern.exp_inplace(p, K);
-    const double inv = 1.0 / sum_as_double(p, K);
-    for (size_t c = 0; c < K; ++c) p[c] = static_cast<T>(static_cast<double>(p[c]) * inv);
+  constexpr size_t kChunk = 64;
+  double Z[kChunk], inv[kChunk];
+  for (size_t r0 = 0; r0 < rows; r0 += kChunk) {
+    const size_t n = std::min(kChunk, rows - r0);
+    for (size_t r = 0; r < n; ++r) {
+      const T* s = S + (r0 + r) * K;
+      T* p = P + (r0 + r) * K;
+      const T m = row_max(s, K);
+      // A row holding NaN or +Inf has no defined softmax: its sum, hence every entry, comes out NaN,
+      // as in numpy; −Inf entries get probability 0.
+      for (size_t c = 0; c < K; ++c) p[c] = s[c] - m;
+    }
+    T* Pc = P + r0 * K;
+    kern.exp_inplace(Pc, n * K);
+    kern.row_sums(Pc, n, K, Z);
+    for (size_t r = 0; r < n; ++r) inv[r] = 1.0 / Z[r];
+    kern.scale_rows(Pc, n, K, inv);
   }
 }
 
