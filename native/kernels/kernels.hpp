@@ -1,5 +1,5 @@
 // The kernel table: the few hot loops that differ per instruction set. Everything else (blocking,
-// softmax bookkeeping, loss options, threads) is ISA-independent driver code in native/*.cpp.
+// loss options and their per-row rules, threads) is ISA-independent driver code in native/*.cpp.
 //
 // A kernel file per instruction set per operation family (native/kernels/<family>_<isa>.cpp) defines
 // tables named <family>_<dtype>_<isa>, e.g. linear_f32_avx2. Files compiled with ISA flags must not

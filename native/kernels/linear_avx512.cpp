@@ -9,7 +9,10 @@
 // no std:: templates or inline library functions.
 //
 // Shapes: as in linear_avx2.cpp (dot form with the packed transpose Wt for K < kWideK, 4 rows × 3
-// classes; GEMM broadcast forms for K >= kWideK; gradient layouts KD and DK).
+// classes; gradient layouts KD and DK), except the wide-K GEMM forms: 6 rows (or d's) × 4 vectors of
+// classes, 24 of the 32 registers, the rest of K in one masked tile. Also the per-row softmax steps
+// (row_max_shift, row_sums, scale_rows, add_columns), vectorized along each row.
+//
 // GCC 12's AVX-512 headers build some results from _mm512_undefined_*(), which -Wuninitialized then
 // reports inside the header (GCC bug 105593, fixed in GCC 13); nothing here is uninitialized.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
