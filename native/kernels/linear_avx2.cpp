@@ -6,19 +6,8 @@
 // a shared inline function can leak to baseline callers through the linker. Plain loops, intrinsics,
 // and our own helpers only.
 //
-// Tails: sizes that are not multiples of the vector width go through masked loads and stores
-// (vmaskmov), which never touch the masked-out elements: no kernel reads or writes past the end of
-// X, W, Wt, G, S, bias or acc.
-//
-// Shapes:
-//   scores      K < kWideK: dot products along D with the packed transpose Wt (K×D), register
-//               block of 4 rows × 3 classes, one vector accumulator per (row, class), horizontal
-//               sums at the end; the first class group prefetches the next row group. K >= kWideK: GEMM broadcast form over W (D×K): tile of 6 rows ×
-//               2 vectors of classes, broadcasts of X[r][d].
-//   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of 5 classes × 2 vectors along D,
-//               loop over the block's rows inside (blocks whose row stride is a multiple of 4 KiB
-//               are first copied into a tile-major L1 buffer: see kd_needs_pack). K >= kWideK: layout DK (acc[d*K + k]), tile of
-//               6 d's × 2 vectors of classes, broadcasts of X[r][d], rows inside.
+// The exp here; scores and the gradient update are written once over the vector traits below, in
+// linear_simd.inl (shapes, tails), shared with the AVX-512 file.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -29,9 +18,6 @@
 namespace softmax_simd {
 namespace {
 
-// From this many classes on, the GEMM forms (classes along the vector) win over the dot forms.
-constexpr size_t kWideK = 32;
-
 alignas(32) const int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 alignas(32) const int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
@@ -39,6 +25,8 @@ alignas(32) const int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 struct F32 {
   using T = float;
   using V = __m256;
+  using M = __m256i;
+  static constexpr int kWideVectors = 2;
   static constexpr size_t W = 8;
   static V zero() { return _mm256_setzero_ps(); }
   static V set1(T x) { return _mm256_set1_ps(x); }
@@ -64,6 +52,8 @@ struct F32 {
 struct F64 {
   using T = double;
   using V = __m256d;
+  using M = __m256i;
+  static constexpr int kWideVectors = 2;
   static constexpr size_t W = 4;
   static V zero() { return _mm256_setzero_pd(); }
   static V set1(T x) { return _mm256_set1_pd(x); }
@@ -238,456 +228,32 @@ void exp_f64_avx2(double* v, size_t n) {
   }
 }
 
-// ------------------------------------------------------------------------------------------------
-// scores, small K: S[r][k] = b[k] + x_r · Wt_k, R rows × C classes of vector accumulators along D.
-// ------------------------------------------------------------------------------------------------
+#include "linear_simd.inl"
 
-// PF: prefetch the rows at `pf` (R rows of stride D, inside the caller's block) while this tile
-// streams its own rows: the first class group of a row group pulls X from memory, and the next row
-// group's lines arrive while this one computes.
-template <class A, int R, int C, bool PF>
-void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0,
-              const typename A::T* bias, typename A::T* S, size_t K, const typename A::T* pf) {
-  using T = typename A::T;
-  using V = typename A::V;
-  constexpr size_t W = A::W;
-  V acc[R][C];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) acc[i][j] = A::zero();
-  const T* x[R];
-  const T* w[C];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i) x[i] = X + i * D;
-#pragma GCC unroll 8
-  for (int j = 0; j < C; ++j) w[j] = Wt + (k0 + j) * D;
-  size_t d = 0;
-  for (; d + W <= D; d += W) {
-    V xv[R];
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) xv[i] = A::load(x[i] + d);
-    if (PF) {
-#pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(pf + i * D + d), _MM_HINT_T0);
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const V wv = A::load(w[j] + d);
-#pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) acc[i][j] = A::fma(xv[i], wv, acc[i][j]);
-    }
-  }
-  if (d < D) {
-    const __m256i m = A::mask(D - d);
-    V xv[R];
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) xv[i] = A::loadm(x[i] + d, m);
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const V wv = A::loadm(w[j] + d, m);
-#pragma GCC unroll 8
-      for (int i = 0; i < R; ++i) acc[i][j] = A::fma(xv[i], wv, acc[i][j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j)
-      S[i * K + k0 + j] = (bias ? bias[k0 + j] : T(0)) + A::hsum(acc[i][j]);
-}
-
-// Register block of the dot form: kDotR rows × kDotC classes of vector accumulators.
-#ifndef SOFTMAX_SIMD_DOT_R
-#define SOFTMAX_SIMD_DOT_R 4
-#endif
-#ifndef SOFTMAX_SIMD_DOT_C
-#define SOFTMAX_SIMD_DOT_C 3
-#endif
-constexpr int kDotR = SOFTMAX_SIMD_DOT_R;
-constexpr int kDotC = SOFTMAX_SIMD_DOT_C;
-
-template <class A, int R, int C>
-void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0, size_t n,
-                      const typename A::T* bias, typename A::T* S, size_t K, const typename A::T* pf) {
-  if constexpr (C > 0) {
-    if (n == static_cast<size_t>(C))
-      dot_tile<A, R, C, false>(X, D, Wt, k0, bias, S, K, pf);
-    else
-      dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, n, bias, S, K, pf);
-  }
-}
-
-template <class A, int R>
-void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K,
-              const typename A::T* bias, typename A::T* S, const typename A::T* pf) {
-  constexpr size_t C = kDotC;
-  size_t k0 = 0;
-  if (K >= C) {
-    dot_tile<A, R, kDotC, true>(X, D, Wt, 0, bias, S, K, pf);
-    k0 = C;
-  }
-  for (; k0 + C <= K; k0 += C) dot_tile<A, R, kDotC, false>(X, D, Wt, k0, bias, S, K, pf);
-  if (k0 < K) dot_classes_tail<A, R, kDotC - 1>(X, D, Wt, k0, K - k0, bias, S, K, pf);
-}
-
-template <class A, int R>
-void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K, size_t n,
-                   const typename A::T* bias, typename A::T* S) {
-  if constexpr (R > 0) {
-    if (n == static_cast<size_t>(R))
-      dot_rows<A, R>(X, D, Wt, K, bias, S, X);
-    else
-      dot_rows_tail<A, R - 1>(X, D, Wt, K, n, bias, S);
-  }
-}
-
-// ------------------------------------------------------------------------------------------------
-// scores, large K: tile of R rows × NV vectors of classes; the last vector masked when MASK.
-// ------------------------------------------------------------------------------------------------
-
-template <class A, int R, int NV, bool MASK>
-void gemm_tile(const typename A::T* X, size_t D, const typename A::T* Wm, size_t K, size_t k0,
-               const typename A::T* bias, typename A::T* S, __m256i mlast) {
-  using T = typename A::T;
-  using V = typename A::V;
-  constexpr size_t W = A::W;
-  V acc[R][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = A::zero();
-  const T* wp = Wm + k0;
-  for (size_t d = 0; d < D; ++d, wp += K) {
-    V wv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      wv[v] = (MASK && v == NV - 1) ? A::loadm(wp + v * W, mlast) : A::load(wp + v * W);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
-      const V xb = A::bcast(X + i * D + d);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = A::fma(xb, wv[v], acc[i][v]);
-    }
-  }
-  V bv[NV];
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) {
-    if (!bias)
-      bv[v] = A::zero();
-    else
-      bv[v] = (MASK && v == NV - 1) ? A::loadm(bias + k0 + v * W, mlast) : A::load(bias + k0 + v * W);
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      T* out = S + i * K + k0 + v * W;
-      const V s = A::add(acc[i][v], bv[v]);
-      if (MASK && v == NV - 1)
-        A::storem(out, mlast, s);
-      else
-        A::store(out, s);
-    }
-}
-
-template <class A, int NV, bool MASK>
-void gemm_cols(const typename A::T* X, size_t rows, size_t D, const typename A::T* Wm, size_t K,
-               size_t k0, const typename A::T* bias, typename A::T* S, __m256i mlast) {
-  constexpr size_t R = 6;
-  size_t r = 0;
-  for (; r + R <= rows; r += R) gemm_tile<A, 6, NV, MASK>(X + r * D, D, Wm, K, k0, bias, S + r * K, mlast);
-  const auto* Xr = X + r * D;
-  auto* Sr = S + r * K;
-  switch (rows - r) {
-    case 5: gemm_tile<A, 5, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 4: gemm_tile<A, 4, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 3: gemm_tile<A, 3, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 2: gemm_tile<A, 2, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 1: gemm_tile<A, 1, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    default: break;
-  }
-}
-
-template <class A>
-void scores_avx2(const typename A::T* X, size_t rows, WeightsView<typename A::T> w,
-                 const typename A::T* bias, typename A::T* S) {
-  const size_t D = w.D, K = w.K;
-  constexpr size_t W = A::W;
-  if (rows == 0 || K == 0) return;
-  if (K < kWideK) {
-    // Prefetch the next row group (never past the block: the last group prefetches itself).
-    constexpr size_t R = kDotR;
-    size_t r = 0;
-    for (; r + R <= rows; r += R) {
-      const typename A::T* next = X + (r + 2 * R <= rows ? r + R : r) * D;
-      dot_rows<A, kDotR>(X + r * D, D, w.Wt, K, bias, S + r * K, next);
-    }
-    if (r < rows) dot_rows_tail<A, kDotR - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K);
-    return;
-  }
-  // Class tiles outer: the tile's D×(2W) slice of W stays in L1/L2 across the row tiles.
-  const __m256i full = A::mask(W);
-  size_t k0 = 0;
-  for (; k0 + 2 * W <= K; k0 += 2 * W) gemm_cols<A, 2, false>(X, rows, D, w.W, K, k0, bias, S, full);
-  const size_t rem = K - k0;
-  if (rem > W)
-    gemm_cols<A, 2, true>(X, rows, D, w.W, K, k0, bias, S, A::mask(rem - W));
-  else if (rem == W)
-    gemm_cols<A, 1, false>(X, rows, D, w.W, K, k0, bias, S, full);
-  else if (rem > 0)
-    gemm_cols<A, 1, true>(X, rows, D, w.W, K, k0, bias, S, A::mask(rem));
-}
-
-// ------------------------------------------------------------------------------------------------
-// grad_update, layout KD: acc[k][d] += sum_r G[r][k] X[r][d]; tile C classes × NV vectors along D.
-// ------------------------------------------------------------------------------------------------
-
-// Xd points at column d0 of the block's first row, rows ldx apart; accd at column d0 of class 0's
-// accumulator row, classes D apart.
-template <class A, int C, int NV, bool MASK>
-void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
-              size_t K, size_t k0, typename A::T* accd, __m256i mlast) {
-  using T = typename A::T;
-  using V = typename A::V;
-  constexpr size_t W = A::W;
-  V a[C][NV];
-#pragma GCC unroll 8
-  for (int j = 0; j < C; ++j)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const T* p = accd + (k0 + j) * D + v * W;
-      a[j][v] = (MASK && v == NV - 1) ? A::loadm(p, mlast) : A::load(p);
-    }
-  const T* xp = Xd;
-  const T* gp = G + k0;
-  for (size_t r = 0; r < rows; ++r, xp += ldx, gp += K) {
-    V xv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      xv[v] = (MASK && v == NV - 1) ? A::loadm(xp + v * W, mlast) : A::load(xp + v * W);
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const V g = A::bcast(gp + j);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) a[j][v] = A::fma(g, xv[v], a[j][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int j = 0; j < C; ++j)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      T* p = accd + (k0 + j) * D + v * W;
-      if (MASK && v == NV - 1)
-        A::storem(p, mlast, a[j][v]);
-      else
-        A::store(p, a[j][v]);
-    }
-}
-
-template <class A, int NV, bool MASK>
-void gkd_classes(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
-                 size_t K, typename A::T* accd, __m256i mlast) {
-  constexpr size_t C = 5;
-  size_t k0 = 0;
-  for (; k0 + C <= K; k0 += C) gkd_tile<A, 5, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast);
-  switch (K - k0) {
-    case 4: gkd_tile<A, 4, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
-    case 3: gkd_tile<A, 3, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
-    case 2: gkd_tile<A, 2, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
-    case 1: gkd_tile<A, 1, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast); break;
-    default: break;
-  }
-}
-
-// Rows of X whose stride is a multiple of 4 KiB (cifar: D = 3072 floats) put the same column of
-// every row in the same L1 set; the tiles below walk rows at a fixed column, so beyond the L1's 8
-// ways each row's line is evicted before the next class group (or the next vector) reuses it. Such
-// blocks are first copied, a chunk of columns at a time, into a small tile-major buffer (each
-// tile's rows 2W apart, contiguous), which the tiles then read from L1.
-template <class A>
-bool kd_needs_pack(size_t D, size_t rows) {
-  const size_t stride = D * sizeof(typename A::T);
-  size_t g = 4096;
-  while (g > 64 && stride % g != 0) g >>= 1;  // largest power of two (64..4096) dividing the stride
-  const size_t distinct = 4096 / g;           // distinct L1 sets the rows' same column falls in
-  return rows > 4 * distinct;
-}
-
-constexpr size_t kPackBytes = 16 * 1024;
-
-template <class A>
-void grad_kd_packed(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-                    typename A::T* acc) {
-  using T = typename A::T;
-  constexpr size_t W = A::W;
-  constexpr size_t TW = 2 * W;
-  constexpr size_t kElems = kPackBytes / sizeof(T);
-  alignas(64) T pack[kElems];
-  const __m256i full = A::mask(W);
-  const size_t full_tiles = D / TW;
-  size_t tiles_per_chunk = kElems / (rows * TW);
-  if (tiles_per_chunk == 0) tiles_per_chunk = 1;
-  for (size_t t0 = 0; t0 < full_tiles; t0 += tiles_per_chunk) {
-    const size_t nt = full_tiles - t0 < tiles_per_chunk ? full_tiles - t0 : tiles_per_chunk;
-    if (rows * TW * nt <= kElems) {
-      for (size_t r = 0; r < rows; ++r) {
-        const T* xr = X + r * D + t0 * TW;
-        for (size_t t = 0; t < nt; ++t) {
-          T* dst = pack + (t * rows + r) * TW;
-          A::store(dst, A::load(xr + t * TW));
-          A::store(dst + W, A::load(xr + t * TW + W));
-        }
-      }
-      for (size_t t = 0; t < nt; ++t)
-        gkd_classes<A, 2, false>(pack + t * rows * TW, TW, rows, D, G, K, acc + (t0 + t) * TW, full);
-    } else {
-      for (size_t t = 0; t < nt; ++t)
-        gkd_classes<A, 2, false>(X + (t0 + t) * TW, D, rows, D, G, K, acc + (t0 + t) * TW, full);
-    }
-  }
-  const size_t d0 = full_tiles * TW;
-  const size_t rem = D - d0;
-  if (rem > W)
-    gkd_classes<A, 2, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem - W));
-  else if (rem == W)
-    gkd_classes<A, 1, false>(X + d0, D, rows, D, G, K, acc + d0, full);
-  else if (rem > 0)
-    gkd_classes<A, 1, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem));
-}
-
-template <class A>
-void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-             typename A::T* acc) {
-  constexpr size_t W = A::W;
-  if (kd_needs_pack<A>(D, rows)) {
-    grad_kd_packed<A>(X, rows, D, G, K, acc);
-    return;
-  }
-  const __m256i full = A::mask(W);
-  // D tiles outer: the tile's rows×2W slice of X stays in L1 across the class groups.
-  size_t d0 = 0;
-  for (; d0 + 2 * W <= D; d0 += 2 * W) gkd_classes<A, 2, false>(X + d0, D, rows, D, G, K, acc + d0, full);
-  const size_t rem = D - d0;
-  if (rem > W)
-    gkd_classes<A, 2, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem - W));
-  else if (rem == W)
-    gkd_classes<A, 1, false>(X + d0, D, rows, D, G, K, acc + d0, full);
-  else if (rem > 0)
-    gkd_classes<A, 1, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem));
-}
-
-// ------------------------------------------------------------------------------------------------
-// grad_update, layout DK: acc[d][k] += sum_r X[r][d] G[r][k]; tile RD d's × NV vectors of classes.
-// ------------------------------------------------------------------------------------------------
-
-template <class A, int RD, int NV, bool MASK>
-void gdk_tile(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-              size_t d0, size_t k0, typename A::T* acc, __m256i mlast) {
-  using T = typename A::T;
-  using V = typename A::V;
-  constexpr size_t W = A::W;
-  V a[RD][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < RD; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const T* p = acc + (d0 + i) * K + k0 + v * W;
-      a[i][v] = (MASK && v == NV - 1) ? A::loadm(p, mlast) : A::load(p);
-    }
-  const T* xp = X + d0;
-  const T* gp = G + k0;
-  for (size_t r = 0; r < rows; ++r, xp += D, gp += K) {
-    V gv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      gv[v] = (MASK && v == NV - 1) ? A::loadm(gp + v * W, mlast) : A::load(gp + v * W);
-#pragma GCC unroll 8
-    for (int i = 0; i < RD; ++i) {
-      const V xb = A::bcast(xp + i);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) a[i][v] = A::fma(xb, gv[v], a[i][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < RD; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      T* p = acc + (d0 + i) * K + k0 + v * W;
-      if (MASK && v == NV - 1)
-        A::storem(p, mlast, a[i][v]);
-      else
-        A::store(p, a[i][v]);
-    }
-}
-
-template <class A, int RD>
-void gdk_dtile(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-               size_t d0, typename A::T* acc) {
-  constexpr size_t W = A::W;
-  const __m256i full = A::mask(W);
-  size_t k0 = 0;
-  for (; k0 + 2 * W <= K; k0 += 2 * W) gdk_tile<A, RD, 2, false>(X, rows, D, G, K, d0, k0, acc, full);
-  const size_t rem = K - k0;
-  if (rem > W)
-    gdk_tile<A, RD, 2, true>(X, rows, D, G, K, d0, k0, acc, A::mask(rem - W));
-  else if (rem == W)
-    gdk_tile<A, RD, 1, false>(X, rows, D, G, K, d0, k0, acc, full);
-  else if (rem > 0)
-    gdk_tile<A, RD, 1, true>(X, rows, D, G, K, d0, k0, acc, A::mask(rem));
-}
-
-template <class A>
-void grad_dk(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-             typename A::T* acc) {
-  constexpr size_t RD = 6;
-  size_t d0 = 0;
-  for (; d0 + RD <= D; d0 += RD) gdk_dtile<A, 6>(X, rows, D, G, K, d0, acc);
-  switch (D - d0) {
-    case 5: gdk_dtile<A, 5>(X, rows, D, G, K, d0, acc); break;
-    case 4: gdk_dtile<A, 4>(X, rows, D, G, K, d0, acc); break;
-    case 3: gdk_dtile<A, 3>(X, rows, D, G, K, d0, acc); break;
-    case 2: gdk_dtile<A, 2>(X, rows, D, G, K, d0, acc); break;
-    case 1: gdk_dtile<A, 1>(X, rows, D, G, K, d0, acc); break;
-    default: break;
-  }
-}
-
-template <class A>
-void grad_update_avx2(const typename A::T* X, size_t rows, size_t D, const typename A::T* G,
-                      size_t K, typename A::T* acc, GradLayout layout) {
-  if (rows == 0 || D == 0 || K == 0) return;
-  if (layout == GradLayout::KD)
-    grad_kd<A>(X, rows, D, G, K, acc);
-  else
-    grad_dk<A>(X, rows, D, G, K, acc);
-}
-
-GradLayout grad_layout_avx2(size_t, size_t K) { return K < kWideK ? GradLayout::KD : GradLayout::DK; }
 
 void scores_f32_avx2(const float* X, size_t rows, WeightsView<float> w, const float* bias, float* S) {
-  scores_avx2<F32>(X, rows, w, bias, S);
+  scores_simd<F32>(X, rows, w, bias, S);
 }
 void scores_f64_avx2(const double* X, size_t rows, WeightsView<double> w, const double* bias,
                      double* S) {
-  scores_avx2<F64>(X, rows, w, bias, S);
+  scores_simd<F64>(X, rows, w, bias, S);
 }
 void grad_update_f32_avx2(const float* X, size_t rows, size_t D, const float* G, size_t K,
                           float* acc, GradLayout layout) {
-  grad_update_avx2<F32>(X, rows, D, G, K, acc, layout);
+  grad_update_simd<F32>(X, rows, D, G, K, acc, layout);
 }
 void grad_update_f64_avx2(const double* X, size_t rows, size_t D, const double* G, size_t K,
                           double* acc, GradLayout layout) {
-  grad_update_avx2<F64>(X, rows, D, G, K, acc, layout);
+  grad_update_simd<F64>(X, rows, D, G, K, acc, layout);
 }
 
 }  // namespace
 
 const LinearKernels<float> linear_f32_avx2 = {
-    "avx2", scores_f32_avx2, exp_f32_avx2, grad_update_f32_avx2, grad_layout_avx2,
+    "avx2", scores_f32_avx2, exp_f32_avx2, grad_update_f32_avx2, grad_layout_simd,
     row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar, add_columns_f32_scalar};
 const LinearKernels<double> linear_f64_avx2 = {
-    "avx2", scores_f64_avx2, exp_f64_avx2, grad_update_f64_avx2, grad_layout_avx2,
+    "avx2", scores_f64_avx2, exp_f64_avx2, grad_update_f64_avx2, grad_layout_simd,
     row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar, add_columns_f64_scalar};
 
 }  // namespace softmax_simd
