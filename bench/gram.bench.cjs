@@ -6,7 +6,7 @@
 // (compiled here with g++; the best of a measurement before and after the Gram runs, so a noisy
 // machine errs towards a lower %). The whole Q is computed: 1.6 GB (float32) and 3.2 GB (float64)
 // for N = 20000, allocated (and zero-filled by JavaScript) on every call, which is counted; and again with
-// options.out, one buffer reused by every call.
+// options.out, one buffer reused by every call. Last, the float32 error reached on each shape (see float32Error).
 //
 // Usage: npm run build && node bench/gram.bench.cjs [--samples=n] [--shapes=4096x784,20000x128]
 'use strict';
@@ -59,11 +59,38 @@ function data(dtype, N, D) {
   return { X: softmax.matrix(X, N, D), y };
 }
 
+// The float32 error reached, against float64 arithmetic on the same (float32) values: per entry
+// |Q32 − Q64| / (|y_i y_j|·Σ_d |x_i[d] x_j[d]|), the scale the error analysis bounds (kernels/gram.hpp),
+// in units of float32's unit roundoff 2^-24; the maximum over all N² entries, in row blocks so that
+// the float64 matrices stay small. Σ|x_i x_j| is itself a Gram matrix: of |X|, with y = 1.
+function float32Error(X32, y32, N, D) {
+  const X64 = softmax.matrix(Float64Array.from(X32.data), N, D);
+  const A64 = softmax.matrix(Float64Array.from(X32.data, Math.abs), N, D);
+  const y64 = Float64Array.from(y32);
+  const ones = new Float64Array(N).fill(1);
+  const step = Math.max(1, Math.floor(2 ** 24 / N));
+  let worst = 0;
+  for (let start = 0; start < N; start += step) {
+    const rows = [start, Math.min(N, start + step)];
+    const q = softmax.labeledGram(X32, y32, { rows }).data;
+    const r = softmax.labeledGram(X64, y64, { rows }).data;
+    const a = softmax.labeledGram(A64, ones, { rows }).data;
+    for (let k = 0; k < q.length; k++) {
+      const i = start + Math.floor(k / N);
+      const scale = Math.abs(y64[i] * y64[k % N]) * a[k];
+      if (scale > 0) worst = Math.max(worst, Math.abs(q[k] - r[k]) / scale);
+    }
+  }
+  return worst / 2 ** -24;
+}
+
 const before = probePeak();
 const rows = [];
+const errors = [];
 for (const [N, D] of SHAPES) {
   for (const dtype of ['float32', 'float64']) {
     const { X, y } = data(dtype, N, D);
+    if (dtype === 'float32') errors.push({ N, D, units: float32Error(X, y, N, D) });
     // One result buffer per shape and dtype for the `out: reused` rows (a stream of row blocks would reuse one).
     const reusable = dtype === 'float32' ? new Float32Array(N * N) : new Float64Array(N * N);
     for (const [threads, result] of [...new Set([1, ALL])].flatMap((t) => [[t, 'fresh'], [t, 'reused']])) {
@@ -106,3 +133,7 @@ for (const r of rows) {
       `${g.toFixed(1)} (${gm.toFixed(1)}) | ${Number.isFinite(p) ? p.toFixed(1) : 'n/a'} | ${Number.isFinite(p) ? ((100 * g) / p).toFixed(0) + '%' : 'n/a'} |`,
   );
 }
+console.log('\nfloat32 error reached (against float64 arithmetic on the same values): max over all entries of |Q32 − Q64| / Σ|y_i y_j x_i[d] x_j[d]|, in units of 2^-24\n');
+console.log('| N | D | max error (units of 2^-24) |');
+console.log('|---:|---:|---:|');
+for (const e of errors) console.log(`| ${e.N} | ${e.D} | ${e.units.toFixed(3)} |`);

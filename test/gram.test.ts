@@ -19,18 +19,22 @@ afterAll(() => {
 const U: Record<Dtype, number> = { float32: 2 ** -24, float64: 2 ** -53 };
 /** The D-chunk after which the kernels sum in float64: 4 KiB of a row (native/kernels/gram.hpp gram_chunk). */
 const CHUNK: Record<Dtype, number> = { float32: 1024, float64: 512 };
-/** The fewest lanes an f32 SIMD kernel spreads a chunk over (NEON: 4; AVX2 has 8, scalar sums in f64). */
+/** The fewest lanes a dot-form f32 SIMD kernel spreads a chunk over (NEON: 4; AVX-512 has 16, scalar sums in f64). */
 const MIN_LANES = 4;
+/** The longest slice the outer-product f32 kernel (AVX2) sums in one f32 chain (kGramChainOp). */
+const OP_SLICE = 256;
 
 /**
  * |Q_native − Q_reference| allowed for entry (i, j), derived from the error analysis of the kernels:
- * a float32 lane sums at most ceil(min(D, CHUNK) / MIN_LANES) products in float32 per chunk (γ_m ≈
- * m·u relative to Σ|x_i[d] x_j[d]|), the float64 steps (lanes, chunks, the reference's own sum) at
- * most D + 8 roundings of 2^-53; then both sides round y_i y_j s to the dtype once (u·|Q| each).
+ * a float32 running sum adds at most max(ceil(min(D, CHUNK) / MIN_LANES), min(D, OP_SLICE)) products
+ * per chunk (γ_m ≈ m·u relative to Σ|x_i[d] x_j[d]|), the float64 steps (lanes, slices, chunks, the
+ * reference's own sum) at most D + 8 roundings of 2^-53; then both sides round y_i y_j s to the dtype
+ * once (u·|Q| each).
  */
 function entryTolerance(dtype: Dtype, D: number, absdot: number, yy: number, q: number): number {
   const chunks = Math.ceil(D / CHUNK[dtype]);
-  const laneTerms = dtype === 'float32' ? Math.ceil(Math.min(D, CHUNK[dtype]) / MIN_LANES) + 4 : 0;
+  const laneTerms =
+    dtype === 'float32' ? Math.max(Math.ceil(Math.min(D, CHUNK[dtype]) / MIN_LANES), Math.min(D, OP_SLICE)) + 4 : 0;
   const kernel = chunks * laneTerms * U[dtype] + (D + 8) * U.float64;
   return Math.abs(yy) * kernel * absdot * (1 + 4 * U[dtype]) + 2 * U[dtype] * Math.abs(q) + Number.MIN_VALUE;
 }

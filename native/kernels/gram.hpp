@@ -5,15 +5,16 @@
 // The contract every tile kernel keeps, which makes Q bitwise symmetric and row blocks stitch into
 // the full Q bitwise: the value a kernel produces for a pair of rows (x, x') depends only on the two
 // rows' elements over the chunk, never on where the pair sits in the tile, on the tile's shape, or
-// on the order of the two rows (a·b = b·a, and each lane's running sum sees its products in
-// increasing d). The driver splits D into chunks at the fixed offsets 0, c, 2c, ... (c = gram_chunk<T>())
+// on the order of the two rows (a·b = b·a, and every running sum sees its products in increasing
+// d). The driver splits D into chunks at the fixed offsets 0, c, 2c, ... (c = gram_chunk<T>())
 // and sums the chunks of a pair in that order.
 //
-// Accuracy: each chunk's lane sums are rounded to float64 before they are added up, so a float32
-// product sum is float32 arithmetic over at most gram_chunk / vector-width terms per lane, then
-// float64 for everything longer (lanes, chunks): the error of a float32 entry of Q does not grow
-// with D beyond one chunk (see the bound in test/gram.test.ts). The scalar kernels accumulate in
-// float64 throughout.
+// Accuracy: no running sum in the dtype is longer than one chunk. The dot-form kernels (NEON,
+// AVX-512) sum every W-th product of a chunk in each of W lanes (gram_chunk / W terms), the
+// outer-product kernel (AVX2) sums a pair's products in order in slices of kGramChainOp; those
+// sums are widened to float64 and everything after (lanes, slices, chunks) is float64, so the error
+// of a float32 entry of Q does not grow with D beyond that (see the bound in test/gram.test.ts).
+// The scalar kernels accumulate in float64 throughout.
 #pragma once
 
 #include <cstddef>
@@ -33,14 +34,23 @@ constexpr size_t gram_chunk() {
   return kGramChunkBytes / sizeof(T);
 }
 
+// The outer-product tile (gram_simd.inl, AVX2) sums each pair's products in order in slices of
+// this many (the slice of a packed panel it keeps in L1), one running sum of the dtype per slice,
+// then adds the slices in float64. 256 measured 6–7% faster than 128 (Zen 3, 2048 × 784, float32
+// and float64, best of 32 interleaved runs), the flush of the accumulators to float64 being twice
+// as frequent at 128.
+constexpr size_t kGramChainOp = 256;
+
 template <typename T>
 struct GramKernels {
   const char* isa;
 
-  // One D-chunk of a block of dot products:
-  //   s(a, b) = Σ_{d < len} Xi[a * ldx + d] · Xj[b * ldx + d]   for a < ni, b < nj,
-  //   C[a * ldc + b] = s(a, b)              when accumulate is false,
-  //   C[a * ldc + b] = C[a * ldc + b] + s(a, b)  when it is true (s first rounded to double).
+  // One D-chunk of a block of dot products, for a < ni, b < nj:
+  //   s(a, b) = Σ_{d < len} Xi[a * ldx + d] · Xj[b * ldx + d], taken as partial sums s_0, s_1, ...
+  //   over consecutive slices of the chunk (one slice, the whole chunk, except for a kernel that
+  //   slices, see kGramChainOp), each rounded to double;
+  //   C[a * ldc + b] = (s_0 + s_1) + ...            when accumulate is false,
+  //   C[a * ldc + b] = ((C[a * ldc + b] + s_0) + s_1) + ...  when it is true.
   // With `upper` set, Xi and Xj are the same rows (ni == nj) and only entries b >= a are needed;
   // others may be left as they are or written. Reads exactly the rows' first len elements.
   void (*tile)(const T* Xi, size_t ni, const T* Xj, size_t nj, size_t len, size_t ldx, double* C,

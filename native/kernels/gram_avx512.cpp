@@ -5,7 +5,7 @@
 // namespace), and nothing here uses std:: templates or inline library functions.
 //
 // The tile kernel is gram_simd.inl over the traits below, as in gram_avx2.cpp at twice the width:
-// register block of 6 rows of Xi × 4 rows of Xj (see kMR); float32 lanes l and l+8 are widened and
+// register block of 6 rows of Xi × 4 rows of Xj (DotShape); float32 lanes l and l+8 are widened and
 // added, then folded to four (lanes l and l+4 added). Scale and mirror are the AVX2 ones (every AVX-512 CPU has
 // AVX2).
 //
@@ -26,11 +26,13 @@ namespace softmax_simd {
 namespace {
 
 // 6 rows of Xi × 4 rows of Xj = 24 accumulators (of AVX-512's 32 registers), 10 loads per 24 FMAs:
-// the 4×3 block of the AVX2 kernel streamed its Xj rows from L2 too fast for 512-bit steps.
-constexpr int kMR = 6;
-constexpr int kNR = 4;
+// a 4×3 block (the AVX2 dot form's) streamed its Xj rows from L2 too fast for 512-bit steps.
+struct DotShape {
+  static constexpr int kMR = 6;
+  static constexpr int kNR = 4;
+};
 
-struct F32 {
+struct F32 : DotShape {
   using T = float;
   using V = __m512;
   using M = __mmask16;
@@ -49,7 +51,7 @@ struct F32 {
   }
 };
 
-struct F64 {
+struct F64 : DotShape {
   using T = double;
   using V = __m512d;
   using M = __mmask8;

@@ -48,10 +48,11 @@ void run(Reader& r) {
 
   T* tag = nullptr;
   if (!labeled_gram(kernels(Isa::scalar, tag), X.get(), N, D, y.get(), row_start, row_end, want.get(), 1)) return;
-  // The float32 kernels sum up to 512 / 4 products per lane in float32 (NEON has the fewest lanes),
-  // then in float64; |Q_ij − Q'_ij| is bounded by that many roundings of Σ|y_i y_j x_i[d] x_j[d]|.
+  // The float32 kernels sum up to 256 products in one float32 sum (a NEON lane: 1024 / 4 of a chunk;
+  // the AVX2 outer-product kernel: kGramChainOp in order), then in float64; |Q_ij − Q'_ij| is
+  // bounded by that many roundings of Σ|y_i y_j x_i[d] x_j[d]|.
   const double u = std::is_same<T, float>::value ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
-  const double lane_terms = std::is_same<T, float>::value ? 512.0 / 4 + 8 : double(D) + 8;
+  const double lane_terms = std::is_same<T, float>::value ? double(kGramChainOp) + 8 : double(D) + 8;
 
   for (Isa isa : compiled_isas()) {
     if (!cpu_supports(isa)) continue;
