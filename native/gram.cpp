@@ -15,9 +15,9 @@ namespace {
 // Below this many multiply-adds a part is not worth a thread wake-up (about 10 us of work).
 constexpr size_t kMinWorkPerPart = size_t(1) << 18;
 
-// Budget for one tile's working set per D-chunk: its j rows (re-read by every group of 4 i rows) and
-// the float64 tile C, kept in L2 (1 MiB per core on Zen 4, where this was tuned; 512 KiB on many
-// others). The i rows stream through L1 four at a time.
+// Budget for one tile's working set per D-chunk: its rows of X (re-read for every register block)
+// and the float64 tile C, kept in L2 (1 MiB per core on Zen 4, where this was tuned; 512 KiB on
+// Zen 3 and many others, where 48–192 measured alike within noise for the AVX2 kernel).
 constexpr size_t kTileBytes = 512 * 1024;
 
 struct Tile {

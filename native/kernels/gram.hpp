@@ -21,10 +21,12 @@
 
 namespace softmax_simd {
 
-// Elements of D per chunk, 4 KiB of a row: 1024 float32, 512 float64. A float32 lane adds at most
-// 1024 / 8 (AVX2) or 1024 / 4 (NEON) products before its sum goes to float64 (float32 BLAS sums all D
-// products of an entry in one float32 register lane). Also the D-blocking of the driver: 4 rows × 4
-// KiB of the i-block stay in L1 while the j rows stream past. Every chunk ends with a float64
+// Elements of D per chunk, 4 KiB of a row: 1024 float32, 512 float64. A float32 lane of a dot-form
+// kernel adds at most 1024 / 16 (AVX-512) or 1024 / 4 (NEON) products before its sum goes to
+// float64, the AVX2 outer-product kernel kGramChainOp in one chain (float32 BLAS sums all D products
+// of an entry in one float32 register lane). Also the D-blocking of the driver: the tile kernels
+// keep a few rows' chunks (dot form) or a slice of a packed panel (outer-product form) in L1 while
+// the other rows stream past. Every chunk ends with a float64
 // reduction per pair, so shorter chunks cost speed: for float32 on Zen 4, 512 measured ~10% faster
 // than 256 and 1024 ~4% faster than 512 (N = 4096, D = 784: one chunk instead of two); for float64,
 // 1024 was ~2% slower than 512 (8 KiB rows crowd the L1).

@@ -67,6 +67,7 @@ struct OpF32 : F32, OpShape {
   static V loadm(const T* p, size_t n) { return _mm256_maskload_ps(p, mask(n)); }
   static V load(const T* p) { return _mm256_load_ps(p); }
   static void store(T* p, V v) { _mm256_store_ps(p, v); }
+  static void storeu(T* p, V v) { _mm256_storeu_ps(p, v); }
   static V set1(T x) { return _mm256_set1_ps(x); }
   static void flush(double* c, V v, size_t n, bool first) {
     __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
@@ -80,13 +81,15 @@ struct OpF32 : F32, OpShape {
       _mm256_storeu_pd(c + 4, hi);
       return;
     }
-    const __m256i m0 = F64::mask(n < 4 ? n : 4), m1 = F64::mask(n > 4 ? n - 4 : 0);
-    if (!first) {
-      lo = _mm256_add_pd(_mm256_maskload_pd(c, m0), lo);
-      hi = _mm256_add_pd(_mm256_maskload_pd(c + 4, m1), hi);
-    }
+    // A half with no columns is not touched at all (c + 4 may lie past C's end).
+    const __m256i m0 = F64::mask(n < 4 ? n : 4);
+    if (!first) lo = _mm256_add_pd(_mm256_maskload_pd(c, m0), lo);
     _mm256_maskstore_pd(c, m0, lo);
-    _mm256_maskstore_pd(c + 4, m1, hi);
+    if (n > 4) {
+      const __m256i m1 = F64::mask(n - 4);
+      if (!first) hi = _mm256_add_pd(_mm256_maskload_pd(c + 4, m1), hi);
+      _mm256_maskstore_pd(c + 4, m1, hi);
+    }
   }
   static void transpose(V r[8]) {
     V t[8], u[8];
@@ -115,6 +118,7 @@ struct OpF64 : F64, OpShape {
   static V loadm(const T* p, size_t n) { return _mm256_maskload_pd(p, mask(n)); }
   static V load(const T* p) { return _mm256_load_pd(p); }
   static void store(T* p, V v) { _mm256_store_pd(p, v); }
+  static void storeu(T* p, V v) { _mm256_storeu_pd(p, v); }
   static V set1(T x) { return _mm256_set1_pd(x); }
   static void flush(double* c, V v, size_t n, bool first) {
     if (n == 4) {
@@ -182,49 +186,27 @@ void scale_f64(const double* C, size_t ldc, const double* yi, size_t ni,
 }
 
 // dst[c * ldd + r] = src[r * lds + c] for an 8×8 (float32) or 4×4 (float64) block.
-inline void transpose_block(const float* src, size_t lds, float* dst, size_t ldd) {
-  __m256 r[8], t[8], u[8];
+template <typename F>
+inline void transpose_block(const typename F::T* src, size_t lds, typename F::T* dst, size_t ldd) {
+  typename F::V r[F::W];
 #pragma GCC unroll 8
-  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * lds);
-#pragma GCC unroll 4
-  for (int k = 0; k < 8; k += 2) {
-    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
-    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
-  }
-#pragma GCC unroll 2
-  for (int k = 0; k < 8; k += 4) {
-    u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
-    u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
-    u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
-    u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
-  }
-#pragma GCC unroll 4
-  for (int k = 0; k < 4; ++k) {
-    _mm256_storeu_ps(dst + k * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x20));
-    _mm256_storeu_ps(dst + (k + 4) * ldd, _mm256_permute2f128_ps(u[k], u[k + 4], 0x31));
-  }
-}
-
-inline void transpose_block(const double* src, size_t lds, double* dst, size_t ldd) {
-  const __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds);
-  const __m256d r2 = _mm256_loadu_pd(src + 2 * lds), r3 = _mm256_loadu_pd(src + 3 * lds);
-  const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
-  const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-  _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
-  _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
-  _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
-  _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+  for (size_t k = 0; k < F::W; ++k) r[k] = F::loadu(src + k * lds);
+  F::transpose(r);
+#pragma GCC unroll 8
+  for (size_t k = 0; k < F::W; ++k) F::storeu(dst + k * ldd, r[k]);
 }
 
 // The mirror in whole W×W blocks (with upper, only those wholly above the diagonal), the rest
 // (edges, the blocks on the diagonal) entry by entry.
-template <typename T, size_t W>
-void mirror(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, size_t ldd) {
+template <typename F>
+void mirror(const typename F::T* src, size_t lds, size_t ni, size_t nj, bool upper, typename F::T* dst,
+            size_t ldd) {
+  constexpr size_t W = F::W;
   const size_t na = ni / W * W, nb = nj / W * W;
   // dst-row blocks outer: W rows of dst are written left to right, each cache line completed by
   // consecutive blocks (the other order leaves every line half written for a whole sweep).
   for (size_t b = 0; b < nb; b += W)
-    for (size_t a = 0; a < (upper ? b : na); a += W) transpose_block(src + a * lds + b, lds, dst + b * ldd + a, ldd);
+    for (size_t a = 0; a < (upper ? b : na); a += W) transpose_block<F>(src + a * lds + b, lds, dst + b * ldd + a, ldd);
   for (size_t b = 0; b < nj; ++b) {
     const size_t a_end = upper ? b : ni;
     size_t a = b < nb ? (upper ? b / W * W : na) : 0;
@@ -234,12 +216,12 @@ void mirror(const T* src, size_t lds, size_t ni, size_t nj, bool upper, T* dst, 
 
 void mirror_f32(const float* src, size_t lds, size_t ni, size_t nj, bool upper, float* dst,
                           size_t ldd) {
-  mirror<float, 8>(src, lds, ni, nj, upper, dst, ldd);
+  mirror<OpF32>(src, lds, ni, nj, upper, dst, ldd);
 }
 
 void mirror_f64(const double* src, size_t lds, size_t ni, size_t nj, bool upper,
                           double* dst, size_t ldd) {
-  mirror<double, 4>(src, lds, ni, nj, upper, dst, ldd);
+  mirror<OpF64>(src, lds, ni, nj, upper, dst, ldd);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // Rules for this translation unit (see kernels.hpp): every helper has internal linkage (anonymous
 // namespace), and nothing here uses std:: templates or inline library functions.
 //
-// The tile kernel is gram_simd.inl over the traits below, as in gram_avx2.cpp at twice the width:
+// The tile kernel is the dot form of gram_simd.inl over the traits below (the AVX2 file's former
+// tile at twice the width):
 // register block of 6 rows of Xi × 4 rows of Xj (DotShape); float32 lanes l and l+8 are widened and
 // added, then folded to four (lanes l and l+4 added). Scale and mirror are the AVX2 ones (every AVX-512 CPU has
 // AVX2).
@@ -26,7 +27,7 @@ namespace softmax_simd {
 namespace {
 
 // 6 rows of Xi × 4 rows of Xj = 24 accumulators (of AVX-512's 32 registers), 10 loads per 24 FMAs:
-// a 4×3 block (the AVX2 dot form's) streamed its Xj rows from L2 too fast for 512-bit steps.
+// a 4×3 block (the former AVX2 dot form's) streamed its Xj rows from L2 too fast for 512-bit steps.
 struct DotShape {
   static constexpr int kMR = 6;
   static constexpr int kNR = 4;

@@ -4,13 +4,13 @@
 // file's flags only (the rule of kernels.hpp). Two forms; each ISA file picks one:
 //
 // The dot form (tile, AVX-512): dot products along D, a register block of F::kMR rows of Xi ×
-// F::kNR rows of Xj, one vector accumulator per pair; the last D % W elements
-// through masked loads, which never touch memory past the rows' ends. Per pair, lane l sums the
-// products of d ≡ l (mod W) in increasing d, in the dtype; at the end of the chunk the lanes are
-// widened to float64 (F::widen), then ((v0 + v1) + (v2 + v3)). Every pair takes exactly these
-// steps, whatever micro-tile shape it falls in: the contract of gram.hpp. F provides: T, V, M (tail
-// mask), W (lanes), zero/load/loadm/fma/mask, and widen (a vector of partial sums as 4 float64
-// lanes, in a fixed order).
+// F::kNR rows of Xj, one vector accumulator per pair; the last D % W elements through masked
+// loads, which never touch memory past the rows' ends. Per pair, lane l sums the products of
+// d ≡ l (mod W) in increasing d, in the dtype; at the end of the chunk the lanes are widened to
+// float64 (F::widen), then ((v0 + v1) + (v2 + v3)). Every pair takes exactly these steps, whatever
+// micro-tile shape it falls in: the contract of gram.hpp. F provides: T, V, M (tail mask), W
+// (lanes), kMR and kNR (the register block), zero/load/loadm/fma/mask, and widen (a vector of
+// partial sums as 4 float64 lanes, in a fixed order).
 //
 // The outer-product form (op_tile, AVX2): see below.
 
@@ -131,9 +131,13 @@ void op_pack(const typename F::T* Xj, size_t nc, size_t ldx, size_t kc, typename
   using V = typename F::V;
   constexpr size_t W = F::W, PW = F::kVectors * F::W;
   for (size_t g = 0; g < static_cast<size_t>(F::kVectors); ++g) {
-    const typename F::T* rows = Xj + g * W * ldx;
     // Rows of the group that exist (the rest of the panel is zeros).
     const size_t live = nc > g * W ? (nc - g * W < W ? nc - g * W : W) : 0;
+    if (live == 0) {
+      for (size_t d = 0; d < kc; ++d) F::store(P + d * PW + g * W, F::zero());
+      continue;
+    }
+    const typename F::T* rows = Xj + g * W * ldx;
     size_t d = 0;
     for (; d + W <= kc; d += W) {
       V r[W];

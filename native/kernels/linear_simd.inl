@@ -261,7 +261,8 @@ struct NextRows {
     if (p == nullptr || bytes == 0 || steps == 0) return;
     cur = static_cast<const char*>(p);
     end = cur + bytes;
-    const size_t lines = (bytes + 63) / 64;
+    // Lines touched, counting the partial ones at both ends (rows need not start on a line).
+    const size_t lines = (reinterpret_cast<uintptr_t>(end) + 63) / 64 - reinterpret_cast<uintptr_t>(cur) / 64;
     every = steps > lines ? steps / lines : 1;
     per = (lines + steps / every - 1) / (steps / every);
     countdown = every;
@@ -291,7 +292,10 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
   for (size_t r = 0; r < rows; ++r, xp += ldx, gp += K) {
     if (pf < next.end && --countdown == 0) {
       countdown = next.every;
-      for (size_t i = 0; i < next.per && pf < next.end; ++i, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+      for (size_t i = 0; i < next.per && pf < next.end; ++i) {
+        _mm_prefetch(pf, _MM_HINT_T1);
+        pf += next.end - pf > 64 ? 64 : next.end - pf;  // never past the end, even as a pointer
+      }
     }
     V xv[NV];
 #pragma GCC unroll 4

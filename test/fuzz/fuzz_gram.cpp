@@ -1,10 +1,11 @@
 // libFuzzer target for the labelled Gram matrix (native/gram.hpp labeled_gram, what binding/gram.cpp
-// calls): the fuzz input picks a dtype, N, D (across the 512-element chunk edge), a row range, a
+// calls): the fuzz input picks a dtype, N, D (across the chunk edges: 512 float64, 1024 float32), a row range, a
 // thread count and the values; X, y and the output are allocated with exactly their sizes, so
 // AddressSanitizer catches any access past an end. Every ISA this CPU supports is run against the
 // scalar kernels: on moderate finite inputs each entry agrees within the error bound of the
-// summation (float32 lanes, float64 across chunks), the square part is bitwise symmetric, and any
+// summation (float32 lanes or slices, float64 across them and across chunks), the square part is bitwise symmetric, and any
 // input (NaN, infinities, huge values) runs without a crash.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -52,7 +53,8 @@ void run(Reader& r) {
   // the AVX2 outer-product kernel: kGramChainOp in order), then in float64; |Q_ij − Q'_ij| is
   // bounded by that many roundings of Σ|y_i y_j x_i[d] x_j[d]|.
   const double u = std::is_same<T, float>::value ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
-  const double lane_terms = std::is_same<T, float>::value ? double(kGramChainOp) + 8 : double(D) + 8;
+  const double lane_terms =
+      std::is_same<T, float>::value ? double(std::max(kGramChainOp, gram_chunk<float>() / 4)) + 8 : double(D) + 8;
 
   for (Isa isa : compiled_isas()) {
     if (!cpu_supports(isa)) continue;
