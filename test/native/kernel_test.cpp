@@ -690,6 +690,13 @@ void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   const LinearKernels<T>& ref = table<T>(kernel_set(Isa::scalar));
   Rng rng(seed);
   report(std::strcmp(kern.isa, isa) == 0, fmt("%s table of %s says isa '%s'", isa, dname<T>(), kern.isa));
+  if (&kern == &ref) {
+    // The scalar table is the reference of every comparison below; against itself they would
+    // check nothing (and took half of this program's time, most of CI's NEON stage under qemu).
+    // The TypeScript reference holds the scalar kernels to account (test/isa.test.ts).
+    test_exp_special<T>(isa, kern);
+    return;
+  }
   test_scores_kernel<T>(isa, kern, ref, rng);
   test_grad_kernel<T>(isa, kern, ref, rng);
   test_row_steps<T>(isa, kern, ref, rng);
