@@ -6,9 +6,10 @@
 //
 // The tile kernel is the outer-product form of gram_simd.inl (op_tile) over the traits below: 6
 // rows of Xi broadcast against 2 vectors of a packed, transposed panel of Xj = 12 accumulators, 8
-// loads per 12 FMAs, all from L1. On Zen 3 it is 3–8% faster than the dot form over the same
-// traits (4 × 3 pairs, 7 loads of which 3 stream from L2, then horizontal sums) on one thread and
-// ~10% on two (4096 × 784, interleaved runs); 4 rows × 3 vectors measured the same within noise
+// loads per 12 FMAs, all from L1. On Zen 3, side by side with the dot form it replaced (4 × 3
+// pairs, 7 loads of which 3 stream from L2, then horizontal sums; 4096 × 784, bench/ab.cjs) it
+// takes 0.96× the time on one thread and 0.93× on two (float64 0.81×), but 1.13× at 512 × 784 where
+// diagonal tiles dominate; 4 rows × 3 vectors measured the same within noise
 // (float32 4% faster, float64 9% slower). Its float32 error is about twice the dot form's (one
 // chain of up to 256 products per pair instead of 8 lanes of up to 128), well inside the bound.
 // Here also the scale and the mirror.
@@ -25,34 +26,6 @@ namespace {
 alignas(32) const int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 alignas(32) const int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
-struct F32 {
-  using T = float;
-  using V = __m256;
-  using M = __m256i;
-  static constexpr size_t W = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static V loadm(const T* p, __m256i m) { return _mm256_maskload_ps(p, m); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static __m256i mask(size_t n) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - n));
-  }
-};
-
-struct F64 {
-  using T = double;
-  using V = __m256d;
-  using M = __m256i;
-  static constexpr size_t W = 4;
-  static V zero() { return _mm256_setzero_pd(); }
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static V loadm(const T* p, __m256i m) { return _mm256_maskload_pd(p, m); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static __m256i mask(size_t n) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - n));
-  }
-};
-
 // The outer-product tile (gram_simd.inl): 6 rows of Xi × 2 vectors of packed Xj = 12 accumulators,
 // 2 panel loads and 6 broadcasts per 12 FMAs, all from L1 (a 256-long slice of a 16-row float32 or
 // 8-row float64 panel is 16 KiB).
@@ -62,9 +35,18 @@ struct OpShape {
   static constexpr size_t kSlice = kGramChainOp;
 };
 
-struct OpF32 : F32, OpShape {
+// Tail masks: the first n lanes set.
+inline __m256i mask32(size_t n) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - n)); }
+inline __m256i mask64(size_t n) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - n)); }
+
+struct OpF32 : OpShape {
+  using T = float;
+  using V = __m256;
+  static constexpr size_t W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V loadu(const T* p) { return _mm256_loadu_ps(p); }
-  static V loadm(const T* p, size_t n) { return _mm256_maskload_ps(p, mask(n)); }
+  static V loadm(const T* p, size_t n) { return _mm256_maskload_ps(p, mask32(n)); }
   static V load(const T* p) { return _mm256_load_ps(p); }
   static void store(T* p, V v) { _mm256_store_ps(p, v); }
   static void storeu(T* p, V v) { _mm256_storeu_ps(p, v); }
@@ -82,11 +64,11 @@ struct OpF32 : F32, OpShape {
       return;
     }
     // A half with no columns is not touched at all (c + 4 may lie past C's end).
-    const __m256i m0 = F64::mask(n < 4 ? n : 4);
+    const __m256i m0 = mask64(n < 4 ? n : 4);
     if (!first) lo = _mm256_add_pd(_mm256_maskload_pd(c, m0), lo);
     _mm256_maskstore_pd(c, m0, lo);
     if (n > 4) {
-      const __m256i m1 = F64::mask(n - 4);
+      const __m256i m1 = mask64(n - 4);
       if (!first) hi = _mm256_add_pd(_mm256_maskload_pd(c + 4, m1), hi);
       _mm256_maskstore_pd(c + 4, m1, hi);
     }
@@ -113,9 +95,14 @@ struct OpF32 : F32, OpShape {
   }
 };
 
-struct OpF64 : F64, OpShape {
+struct OpF64 : OpShape {
+  using T = double;
+  using V = __m256d;
+  static constexpr size_t W = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V loadu(const T* p) { return _mm256_loadu_pd(p); }
-  static V loadm(const T* p, size_t n) { return _mm256_maskload_pd(p, mask(n)); }
+  static V loadm(const T* p, size_t n) { return _mm256_maskload_pd(p, mask64(n)); }
   static V load(const T* p) { return _mm256_load_pd(p); }
   static void store(T* p, V v) { _mm256_store_pd(p, v); }
   static void storeu(T* p, V v) { _mm256_storeu_pd(p, v); }
@@ -125,7 +112,7 @@ struct OpF64 : F64, OpShape {
       _mm256_storeu_pd(c, first ? v : _mm256_add_pd(_mm256_loadu_pd(c), v));
       return;
     }
-    const __m256i m = mask(n);
+    const __m256i m = mask64(n);
     _mm256_maskstore_pd(c, m, first ? v : _mm256_add_pd(_mm256_maskload_pd(c, m), v));
   }
   static void transpose(V r[4]) {
