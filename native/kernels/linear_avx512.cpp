@@ -31,6 +31,10 @@ struct F32 {
   using T = float;
   using V = __m512;
   using M = __mmask16;
+  static constexpr int kRegisters = 32;
+  // 20 accumulators, 4 row vectors and a class vector: K = 10 in two tiles, each row read from
+  // memory once. perf_probe mnist float32 (Zen 5): 4 × 3 24.4 ms, 2 × 10 19–21 ms, 4 × 5 17.3 ms.
+  static constexpr int kDotRows = 4, kDotClasses = 5;
   static constexpr int kWideVectors = 4;
   static constexpr size_t W = 16;
   static V zero() { return _mm512_setzero_ps(); }
@@ -57,6 +61,8 @@ struct F64 {
   using T = double;
   using V = __m512d;
   using M = __mmask8;
+  static constexpr int kRegisters = 32;
+  static constexpr int kDotRows = 4, kDotClasses = 5;
   static constexpr int kWideVectors = 4;
   static constexpr size_t W = 8;
   static V zero() { return _mm512_setzero_pd(); }

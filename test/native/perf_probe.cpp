@@ -242,13 +242,15 @@ void run_shape(const Shape& s, const std::vector<Isa>& isas, double peak, int re
 int main(int argc, char** argv) {
   std::string only_isa, only_shape;
   int reps = 0;
+  size_t rows = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--isa" && i + 1 < argc) only_isa = argv[++i];
     else if (a == "--shape" && i + 1 < argc) only_shape = argv[++i];
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (a == "--rows" && i + 1 < argc) rows = std::strtoul(argv[++i], nullptr, 10);
     else {
-      std::printf("usage: perf_probe [--isa NAME] [--shape mnist|cifar|wideK|big] [--reps N]\n");
+      std::printf("usage: perf_probe [--isa NAME] [--shape mnist|cifar|wideK|big] [--reps N] [--rows N]\n");
       return 0;
     }
   }
@@ -264,8 +266,9 @@ int main(int argc, char** argv) {
     if (cpu_supports(isa) && (only_isa.empty() || only_isa == isa_name(isa))) isas.push_back(isa);
   const Shape shapes[] = {{"mnist", 60000, 784, 10}, {"cifar", 10000, 3072, 10}, {"wideK", 4096, 512, 1000},
                           {"big", 200000, 256, 100}};
-  for (const Shape& s : shapes) {
+  for (Shape s : shapes) {
     if (!only_shape.empty() && only_shape != s.name) continue;
+    if (rows > 0) s.N = rows;
     std::printf("-- %s\n", s.name);
     run_shape<float>(s, isas, peak32, reps);
     run_shape<double>(s, isas, peak64, reps);
