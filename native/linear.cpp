@@ -280,7 +280,9 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
       }
     }
     kern.add_columns(G, rows, K, db);
-    kern.grad_update(Xb, rows, D, G, K, acc, layout);
+    // The part's next block, fetched into L2 while this update computes.
+    const size_t next_rows = std::min(B, r_end - r0 - rows);
+    kern.grad_update(Xb, rows, D, G, K, acc, layout, Xb + rows * D, next_rows);
     since_flush += rows;
     if (since_flush >= flush_every) {
       flush(acc, layout, D, K, dW);

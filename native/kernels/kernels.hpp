@@ -42,8 +42,11 @@ struct LinearKernels {
   void (*exp_inplace)(T* v, size_t n);
 
   // acc += X^T G for one block of rows: X is rows×D, G is rows×K, acc is D×K in `layout`.
+  // next (next_rows × D, or null and 0): the rows the caller works on next. A kernel may ask the
+  // cache for them while it computes (a prefetch, which never faults and changes no result), so
+  // that the next block's scores read X from L2 instead of waiting for memory; it never reads them.
   void (*grad_update)(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc,
-                      GradLayout layout);
+                      GradLayout layout, const T* next, size_t next_rows);
 
   // The accumulator layout grad_update is fastest with for this shape.
   GradLayout (*grad_layout)(size_t D, size_t K);

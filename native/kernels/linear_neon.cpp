@@ -685,12 +685,14 @@ void scores_f64_neon(const double* X, size_t rows, WeightsView<double> w, const 
                      double* S) {
   scores_neon<double>(X, rows, w, bias, S);
 }
+// No prefetch of the next rows here: NEON's speed cannot be measured on this project's machines
+// (qemu), so nothing tuned for it is claimed.
 void grad_update_f32_neon(const float* X, size_t rows, size_t D, const float* G, size_t K,
-                          float* acc, GradLayout layout) {
+                          float* acc, GradLayout layout, const float*, size_t) {
   grad_update_neon<float>(X, rows, D, G, K, acc, layout);
 }
 void grad_update_f64_neon(const double* X, size_t rows, size_t D, const double* G, size_t K,
-                          double* acc, GradLayout layout) {
+                          double* acc, GradLayout layout, const double*, size_t) {
   grad_update_neon<double>(X, rows, D, G, K, acc, layout);
 }
 GradLayout grad_layout_f32_neon(size_t D, size_t K) { return grad_layout_neon(D, K); }

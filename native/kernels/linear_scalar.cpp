@@ -30,7 +30,7 @@ void exp_inplace_scalar(T* v, size_t n) {
 
 template <typename T>
 void grad_update_scalar(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc,
-                        GradLayout layout) {
+                        GradLayout layout, const T*, size_t) {
   for (size_t r = 0; r < rows; ++r) {
     const T* x = X + r * D;
     const T* g = G + r * K;

@@ -205,8 +205,9 @@ void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const Linea
             std::memcpy(accref.p, acc.p, sizeof(T) * D * K);
             Buf<T> acc0(D * K, 0);
             std::memcpy(acc0.p, acc.p, sizeof(T) * D * K);
-            kern.grad_update(X.p, rows, D, G.p, K, acc.p, layout);
-            ref.grad_update(X.p, rows, D, G.p, K, accref.p, layout);
+            // The next rows to prefetch: X itself again (any readable rows; results never change).
+            kern.grad_update(X.p, rows, D, G.p, K, acc.p, layout, X.p, rows);
+            ref.grad_update(X.p, rows, D, G.p, K, accref.p, layout, nullptr, 0);
             bool ok = true;
             double worst = 0;
             for (size_t d = 0; d < D; ++d)
