@@ -16,7 +16,7 @@
 //   scores      K < kWideK: dot products along D with the packed transpose Wt (K×D), register
 //               block of kDotRows rows × kDotClasses classes (AVX2 4 × 3, AVX-512 4 × 5: K = 10 in
 //               two tiles), one vector accumulator per (row, class), horizontal
-//               sums at the end; the first class group prefetches the next row group. K >= kWideK: GEMM
+//               sums at the end. K >= kWideK: GEMM
 //               broadcast form over W (D×K): tile of 6 rows × kWideVectors vectors of classes,
 //               broadcasts of X[r][d].
 //   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of 5 classes × 2 vectors along D,
@@ -33,12 +33,13 @@ constexpr size_t kWideK = 32;
 // scores, small K: S[r][k] = b[k] + x_r · Wt_k, R rows × C classes of vector accumulators along D.
 // ------------------------------------------------------------------------------------------------
 
-// PF: prefetch the rows at `pf` (R rows of stride D, inside the caller's block) while this tile
-// streams its own rows: the first class group of a row group pulls X from memory, and the next row
-// group's lines arrive while this one computes.
-template <class A, int R, int C, bool PF>
+// No prefetch here: the gradient update of the previous block has asked for this block's rows
+// (NextRows below), and pulling the next row group into L1 as well (as this tile once did) evicted
+// Wt, which with the rows fills Zen 5's 48 KiB L1: without it, perf_probe mnist float32 15.8 →
+// 14.7 ms, float64 33.5 → 30.0, cifar float32 12.4 → 11.9 (avx512; avx2 the same or better).
+template <class A, int R, int C>
 void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0,
-              const typename A::T* bias, typename A::T* S, size_t K, const typename A::T* pf) {
+              const typename A::T* bias, typename A::T* S, size_t K) {
   using T = typename A::T;
   using V = typename A::V;
   constexpr size_t W = A::W;
@@ -63,10 +64,6 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
       // C loads of x per step instead of one (AVX-512, 4 × 5: 25 loads per 20 FMAs instead of 9,
       // over the two 512-bit loads a cycle the core can do; 45% → 62% of peak on mnist in cache).
       if constexpr (R * C + R + 1 <= A::kRegisters) __asm__("" : "+v"(xv[i]));
-    }
-    if (PF) {
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(pf + i * D + d), _MM_HINT_T0);
     }
 #pragma GCC unroll 16
     for (int j = 0; j < C; ++j) {
@@ -96,26 +93,22 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
 
 template <class A, int R, int C>
 void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0, size_t n,
-                      const typename A::T* bias, typename A::T* S, size_t K, const typename A::T* pf) {
+                      const typename A::T* bias, typename A::T* S, size_t K) {
   if constexpr (C > 0) {
     if (n == static_cast<size_t>(C))
-      dot_tile<A, R, C, false>(X, D, Wt, k0, bias, S, K, pf);
+      dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K);
     else
-      dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, n, bias, S, K, pf);
+      dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, n, bias, S, K);
   }
 }
 
 template <class A, int R>
 void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K,
-              const typename A::T* bias, typename A::T* S, const typename A::T* pf) {
+              const typename A::T* bias, typename A::T* S) {
   constexpr int C = A::kDotClasses;
   size_t k0 = 0;
-  if (K >= C) {
-    dot_tile<A, R, C, true>(X, D, Wt, 0, bias, S, K, pf);
-    k0 = C;
-  }
-  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C, false>(X, D, Wt, k0, bias, S, K, pf);
-  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K, pf);
+  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K);
+  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K);
 }
 
 template <class A, int R>
@@ -123,7 +116,7 @@ void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, si
                    const typename A::T* bias, typename A::T* S) {
   if constexpr (R > 0) {
     if (n == static_cast<size_t>(R))
-      dot_rows<A, R>(X, D, Wt, K, bias, S, X);
+      dot_rows<A, R>(X, D, Wt, K, bias, S);
     else
       dot_rows_tail<A, R - 1>(X, D, Wt, K, n, bias, S);
   }
@@ -203,13 +196,9 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
   constexpr size_t W = A::W;
   if (rows == 0 || K == 0) return;
   if (K < kWideK) {
-    // Prefetch the next row group (never past the block: the last group prefetches itself).
     constexpr size_t R = A::kDotRows;
     size_t r = 0;
-    for (; r + R <= rows; r += R) {
-      const typename A::T* next = X + (r + 2 * R <= rows ? r + R : r) * D;
-      dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, next);
-    }
+    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K);
     if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K);
     return;
   }
