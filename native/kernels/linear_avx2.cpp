@@ -30,6 +30,7 @@ struct F32 {
   // 12 accumulators: the row vectors do not also fit, so each class's FMA reloads its row from L1.
   // On Zen 5 2 × 5 (rows in registers) measured the same; 4 × 3 is the one measured on Zen 3.
   static constexpr int kDotRows = 4, kDotClasses = 3;
+  static constexpr int kGradClasses = 5;
   static constexpr int kWideVectors = 2;
   static constexpr size_t W = 8;
   static V zero() { return _mm256_setzero_ps(); }
@@ -59,6 +60,7 @@ struct F64 {
   using M = __m256i;
   static constexpr int kRegisters = 16;
   static constexpr int kDotRows = 4, kDotClasses = 3;
+  static constexpr int kGradClasses = 5;
   static constexpr int kWideVectors = 2;
   static constexpr size_t W = 4;
   static V zero() { return _mm256_setzero_pd(); }

@@ -5,7 +5,8 @@
 //
 // A provides: T, V (vector), M (tail mask), W (lanes), zero/set1/load/loadm/store/storem/bcast/
 // fma/add/mask/hsum; kRegisters, the vector registers the ISA has; kDotRows × kDotClasses, the
-// small-K score tile (rows must divide 4, the block's row multiple: see block_rows); and
+// small-K score tile (rows must divide 4, the block's row multiple: see block_rows); kGradClasses,
+// the classes of the small-K gradient tile; and
 // kWideVectors, the vectors of classes per row in the wide-K register tile.
 //
 // Tails: sizes that are not multiples of the vector width go through masked loads and stores, which
@@ -19,7 +20,8 @@
 //               sums at the end. K >= kWideK: GEMM
 //               broadcast form over W (D×K): tile of 6 rows × kWideVectors vectors of classes,
 //               broadcasts of X[r][d].
-//   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of 5 classes × 2 vectors along D,
+//   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of kGradClasses classes (AVX2 5,
+//               AVX-512 10) × 2 vectors along D,
 //               loop over the block's rows inside (blocks whose row stride is a multiple of 4 KiB
 //               are first copied into a tile-major L1 buffer: see kd_needs_pack); it prefetches the
 //               next block of rows into L2 as it goes (NextRows). K >= kWideK: layout
@@ -266,7 +268,7 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
   using V = typename A::V;
   constexpr size_t W = A::W;
   V a[C][NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
@@ -289,7 +291,7 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       xv[v] = (MASK && v == NV - 1) ? A::loadm(xp + v * W, mlast) : A::load(xp + v * W);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < C; ++j) {
       const V g = A::bcast(gp + j);
 #pragma GCC unroll 4
@@ -298,7 +300,7 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
   }
   next.cur = pf;
   next.countdown = countdown;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
@@ -310,19 +312,24 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
     }
 }
 
+template <class A, int NV, bool MASK, int C>
+void gkd_classes_tail(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
+                      size_t K, size_t k0, typename A::T* accd, typename A::M mlast, NextRows& next) {
+  if constexpr (C > 0) {
+    if (K - k0 == static_cast<size_t>(C))
+      gkd_tile<A, C, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
+    else
+      gkd_classes_tail<A, NV, MASK, C - 1>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
+  }
+}
+
 template <class A, int NV, bool MASK>
 void gkd_classes(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
                  size_t K, typename A::T* accd, typename A::M mlast, NextRows& next) {
-  constexpr size_t C = 5;
+  constexpr size_t C = A::kGradClasses;
   size_t k0 = 0;
-  for (; k0 + C <= K; k0 += C) gkd_tile<A, 5, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
-  switch (K - k0) {
-    case 4: gkd_tile<A, 4, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next); break;
-    case 3: gkd_tile<A, 3, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next); break;
-    case 2: gkd_tile<A, 2, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next); break;
-    case 1: gkd_tile<A, 1, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next); break;
-    default: break;
-  }
+  for (; k0 + C <= K; k0 += C) gkd_tile<A, C, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
+  if (k0 < K) gkd_classes_tail<A, NV, MASK, A::kGradClasses - 1>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
 }
 
 // Rows of X whose stride is a multiple of 4 KiB (cifar: D = 3072 floats) put the same column of
@@ -386,7 +393,7 @@ void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T*
              typename A::T* acc, const typename A::T* next_rows_ptr, size_t next_rows) {
   constexpr size_t W = A::W;
   // Row steps of the tiles below: one per row for every (2W columns of D, up to 5 classes).
-  const size_t steps = rows * ((D + 2 * W - 1) / (2 * W)) * ((K + 4) / 5);
+  const size_t steps = rows * ((D + 2 * W - 1) / (2 * W)) * ((K + A::kGradClasses - 1) / A::kGradClasses);
   NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), steps);
   if (kd_needs_pack<A>(D, rows)) {
     grad_kd_packed<A>(X, rows, D, G, K, acc, next);
