@@ -204,6 +204,29 @@ describe.each(SUPPORTED)('labeledGram with ISA %s', (isa) => {
         }
       }
     });
+
+    test(`${dtype}: Q does not depend on where X's data starts (the aligned copy of X changes no bit)`, () => {
+      select();
+      const next = rng(dtype === 'float32' ? 101 : 102);
+      // 64 rows and more are copied to line-aligned rows when X is not on a line (native/gram.cpp);
+      // fewer are read in place. Every start within a cache line, both ways, must give the same bits.
+      for (const [N, D] of [
+        [97, 16],
+        [70, 100],
+        [40, 33],
+      ] as const) {
+        const X0 = randomMatrix(dtype, N, D, next);
+        const y = randomY(dtype, N, next);
+        const Q = labeledGram(X0, y, { threads: 2 });
+        expectNearReference(Q, X0, y, 0, `${isa} ${dtype} N=${N} D=${D}`);
+        const lanesPerLine = 64 / X0.data.BYTES_PER_ELEMENT;
+        for (let shift = 1; shift < lanesPerLine; shift++) {
+          const X = { data: offsetView(X0.data, shift), rows: N, cols: D };
+          expect(bitwiseEqual(labeledGram(X, y, { threads: 2 }).data, Q.data), `${isa} ${dtype} N=${N} D=${D} X shifted by ${shift}`).toBe(true);
+          expect(bitwiseEqual(labeledGram(X, y, { threads: 1, rows: [3, N] }).data, Q.data.subarray(3 * N)), `rows [3, N), shift ${shift}`).toBe(true);
+        }
+      }
+    });
   }
 });
 

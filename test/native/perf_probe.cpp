@@ -170,6 +170,8 @@ double best_of(double (*f)(), int n) {
   return best;
 }
 
+size_t g_x_offset = 0;
+
 struct Shape {
   const char* name;
   size_t N, D, K;
@@ -197,7 +199,14 @@ struct Data {
 template <typename T>
 double time_loss_grad(const LinearKernels<T>& kern, const Shape& s, Data<T>& d, int reps) {
   LossProblem<T> pb;
-  pb.X = d.X.data();
+  // X at a chosen distance past a 64-byte line boundary (--x-offset bytes), as callers' arrays come:
+  // a large typed array's data usually starts 16 bytes past one (malloc's chunk header).
+  static std::vector<T> shifted;
+  shifted.assign(d.X.size() + 64 / sizeof(T) * 2, T(0));
+  const uintptr_t base = (reinterpret_cast<uintptr_t>(shifted.data()) + 63) / 64 * 64 + g_x_offset;
+  T* x = reinterpret_cast<T*>(base);
+  std::copy(d.X.begin(), d.X.end(), x);
+  pb.X = x;
   pb.N = s.N;
   pb.D = s.D;
   pb.K = s.K;
@@ -249,8 +258,9 @@ int main(int argc, char** argv) {
     else if (a == "--shape" && i + 1 < argc) only_shape = argv[++i];
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--rows" && i + 1 < argc) rows = std::strtoul(argv[++i], nullptr, 10);
+    else if (a == "--x-offset" && i + 1 < argc) g_x_offset = std::strtoul(argv[++i], nullptr, 10);
     else {
-      std::printf("usage: perf_probe [--isa NAME] [--shape mnist|cifar|wideK|big] [--reps N] [--rows N]\n");
+      std::printf("usage: perf_probe [--isa NAME] [--shape mnist|cifar|wideK|big] [--reps N] [--rows N] [--x-offset BYTES]\n");
       return 0;
     }
   }
