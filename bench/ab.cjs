@@ -8,7 +8,7 @@
 //
 // Usage:
 //   node bench/ab.cjs --a=old/softmax_simd.node [--b=build/Release/softmax_simd.node]
-//        [--op=lossAndGradients|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxD]
+//        [--op=lossAndGradients|scores|predict|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxD]
 //        [--dtype=float32|float64] [--threads=1] [--rounds=10] [--calls=5]
 // (labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output.)
 'use strict';
@@ -50,8 +50,16 @@ function child() {
     if (!shape) throw new Error(`--shape must be one of ${SHAPES.map((s) => s.name).join(', ')} for ${op}`);
     const p = makeProblem(shape, dtype);
     let last;
-    run = () => (last = softmax.lossAndGradients(p.X, p.y, p.W, p.b, { reg: REG, threads }));
-    result = () => last.loss;
+    if (op === 'scores') {
+      run = () => (last = softmax.scores(p.X, p.W, p.b, { threads }));
+      result = () => last.data.reduce((s, v) => s + v, 0);
+    } else if (op === 'predict') {
+      run = () => (last = softmax.predict(p.X, p.W, p.b, { threads }));
+      result = () => last.reduce((s, v) => s + v, 0);
+    } else {
+      run = () => (last = softmax.lossAndGradients(p.X, p.y, p.W, p.b, { reg: REG, threads }));
+      result = () => last.loss;
+    }
   }
   // Warm-up, and enough calls per sample for a sample to last at least 20 ms (tiny calls take µs).
   let reps = 1;

@@ -254,7 +254,7 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
   for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
     const size_t rows = std::min(B, r_end - r0);
     const T* Xb = pb.X + r0 * D;
-    kern.scores(Xb, rows, wv, pb.b, S);
+    kern.scores(Xb, rows, wv, pb.b, S, nullptr, 0);  // the gradient update asks for the next rows
     // Row maxima (and the finiteness of every score); G holds s − max, then exp of it.
     const size_t bad = kern.row_max_shift(S, rows, K, M, G);
     if (bad < rows) {
@@ -389,8 +389,10 @@ bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const 
   advise_huge_pages(S, N * K * sizeof(T));
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     const size_t r_begin = part_begin(N, p, parts), r_end = part_begin(N, p + 1, parts);
-    for (size_t r0 = r_begin; r0 < r_end; r0 += B)
-      kern.scores(X + r0 * D, std::min(B, r_end - r0), wv, b, S + r0 * K);
+    for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
+      const size_t rows = std::min(B, r_end - r0);
+      kern.scores(X + r0 * D, rows, wv, b, S + r0 * K, X + (r0 + rows) * D, std::min(B, r_end - r0 - rows));
+    }
   });
   return true;
 }
@@ -449,7 +451,7 @@ bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const
     T* S = scratch[p].get();
     for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
       const size_t rows = std::min(B, r_end - r0);
-      kern.scores(X + r0 * D, rows, wv, b, S);
+      kern.scores(X + r0 * D, rows, wv, b, S, X + (r0 + rows) * D, std::min(B, r_end - r0 - rows));
       for (size_t r = 0; r < rows; ++r) {
         const T* s = S + r * K;
         size_t best = 0;

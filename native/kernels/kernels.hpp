@@ -35,7 +35,10 @@ struct LinearKernels {
 
   // S[r * K + k] = bias[k] + sum_d X[r * D + d] * W[d * K + k]   for r < rows, k < K.
   // bias may be null (no bias). X rows are contiguous (stride D); S is rows×K contiguous.
-  void (*scores)(const T* X, size_t rows, WeightsView<T> w, const T* bias, T* S);
+  // next (next_rows × D, or null and 0): the rows the caller scores next, as for grad_update below
+  // (a scores-only pass has no gradient update to ask for them).
+  void (*scores)(const T* X, size_t rows, WeightsView<T> w, const T* bias, T* S, const T* next,
+                 size_t next_rows);
 
   // v[i] = exp(v[i]) for i < n. The driver only passes v <= 0 (the row max is subtracted first);
   // values below the underflow edge must give +0 exactly, never NaN or a denormal garbage value.

@@ -209,12 +209,13 @@ void exp_f64_avx512(double* v, size_t n) {
 #include "linear_simd.inl"
 
 
-void scores_f32_avx512(const float* X, size_t rows, WeightsView<float> w, const float* bias, float* S) {
-  scores_simd<F32>(X, rows, w, bias, S);
+void scores_f32_avx512(const float* X, size_t rows, WeightsView<float> w, const float* bias, float* S,
+                       const float* next, size_t next_rows) {
+  scores_simd<F32>(X, rows, w, bias, S, next, next_rows);
 }
-void scores_f64_avx512(const double* X, size_t rows, WeightsView<double> w, const double* bias,
-                     double* S) {
-  scores_simd<F64>(X, rows, w, bias, S);
+void scores_f64_avx512(const double* X, size_t rows, WeightsView<double> w, const double* bias, double* S,
+                       const double* next, size_t next_rows) {
+  scores_simd<F64>(X, rows, w, bias, S, next, next_rows);
 }
 void grad_update_f32_avx512(const float* X, size_t rows, size_t D, const float* G, size_t K,
                           float* acc, GradLayout layout, const float* next, size_t next_rows) {

@@ -678,11 +678,11 @@ GradLayout grad_layout_neon(size_t, size_t K) {
 
 // The table entries, by the names <op>_<dtype>_neon.
 void scores_f32_neon(const float* X, size_t rows, WeightsView<float> w, const float* bias,
-                     float* S) {
+                     float* S, const float*, size_t) {
   scores_neon<float>(X, rows, w, bias, S);
 }
 void scores_f64_neon(const double* X, size_t rows, WeightsView<double> w, const double* bias,
-                     double* S) {
+                     double* S, const double*, size_t) {
   scores_neon<double>(X, rows, w, bias, S);
 }
 // No prefetch of the next rows here: NEON's speed cannot be measured on this project's machines

@@ -8,7 +8,7 @@ namespace softmax_simd {
 namespace {
 
 template <typename T>
-void scores_scalar(const T* X, size_t rows, WeightsView<T> w, const T* bias, T* S) {
+void scores_scalar(const T* X, size_t rows, WeightsView<T> w, const T* bias, T* S, const T*, size_t) {
   const size_t D = w.D, K = w.K;
   for (size_t r = 0; r < rows; ++r) {
     const T* x = X + r * D;

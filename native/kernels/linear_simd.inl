@@ -17,7 +17,8 @@
 //   scores      K < kWideK: dot products along D with the packed transpose Wt (K×D), register
 //               block of kDotRows rows × kDotClasses classes (AVX2 4 × 3, AVX-512 4 × 5: K = 10 in
 //               two tiles), one vector accumulator per (row, class), horizontal
-//               sums at the end. K >= kWideK: GEMM
+//               sums at the end; given the caller's next rows (a scores-only pass), the first class
+//               group asks for them into L2 as it goes (NextRows). K >= kWideK: GEMM
 //               broadcast form over W (D×K): tile of 6 rows × kWideVectors vectors of classes,
 //               broadcasts of X[r][d].
 //   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of kGradClasses classes (AVX2 5,
@@ -31,17 +32,48 @@
 // From this many classes on, the GEMM forms (classes along the vector) win over the dot forms.
 constexpr size_t kWideK = 32;
 
+// The next block's cache lines, requested into L2 a few at a time during a gradient update: `per`
+// lines every `every` rows of a tile, so that the whole block is asked for once over the update
+// (spread, not in one burst, which would stall on the core's few outstanding misses). The first
+// class group of the next block's scores then reads X from L2: without it, that group waited for
+// memory while the rest of the pass kept the core busy without any memory traffic. Measured on a
+// noisy Zen 3 (perf_probe, one thread, 6 interleaved runs each, CPU time): the mean time fell 5–10%
+// on mnist and cifar in both dtypes (mnist float32 61 → 55 ms, float64 112 → 105; cifar float32
+// 39 → 38, float64 81 → 76), the best run by 0–10%; profiles show the first class group's share
+// cut by more than half, part of it moved into the update itself. On Zen 5 with the 4 × 5 score
+// tile (bench/ab.cjs, avx512): mnist float32 0.93×, cifar 0.92× the time without it. A scores-only
+// pass asks for its next block the same way, from the score tile (dot_tile's PF).
+struct NextRows {
+  const char* cur = nullptr;
+  const char* end = nullptr;
+  size_t every = 1, per = 0, countdown = 1;
+
+  // Spreads `bytes` from p over `steps` row steps.
+  NextRows(const void* p, size_t bytes, size_t steps) {
+    if (p == nullptr || bytes == 0 || steps == 0) return;
+    cur = static_cast<const char*>(p);
+    end = cur + bytes;
+    // Lines touched, counting the partial ones at both ends (rows need not start on a line).
+    const size_t lines = (reinterpret_cast<uintptr_t>(end) + 63) / 64 - reinterpret_cast<uintptr_t>(cur) / 64;
+    every = steps > lines ? steps / lines : 1;
+    per = (lines + steps / every - 1) / (steps / every);
+    countdown = every;
+  }
+};
+
 // ------------------------------------------------------------------------------------------------
 // scores, small K: S[r][k] = b[k] + x_r · Wt_k, R rows × C classes of vector accumulators along D.
 // ------------------------------------------------------------------------------------------------
 
-// No prefetch here: the gradient update of the previous block has asked for this block's rows
-// (NextRows below), and pulling the next row group into L1 as well (as this tile once did) evicted
-// Wt, which with the rows fills Zen 5's 48 KiB L1: without it, perf_probe mnist float32 15.8 →
-// 14.7 ms, float64 33.5 → 30.0, cifar float32 12.4 → 11.9 (avx512; avx2 the same or better).
-template <class A, int R, int C>
+// PF: the tile asks for the caller's next rows (`next`, into L2, spread over its steps) as it goes;
+// the first class group of each row group does, in a scores-only pass. In the fused pass the
+// gradient update asks for them instead (NextRows above), and a tile that also pulled its next row
+// group into L1 (as this one once did) evicted Wt, which with the rows fills Zen 5's 48 KiB L1:
+// without that, perf_probe mnist float32 15.8 → 14.7 ms, float64 33.5 → 30.0, cifar float32 12.4 →
+// 11.9 (avx512; avx2 the same or better). A scores-only pass with no prefetch at all was 38% slower.
+template <class A, int R, int C, bool PF = false>
 void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0,
-              const typename A::T* bias, typename A::T* S, size_t K) {
+              const typename A::T* bias, typename A::T* S, size_t K, NextRows* next = nullptr) {
   using T = typename A::T;
   using V = typename A::V;
   constexpr size_t W = A::W;
@@ -56,8 +88,19 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
   for (int i = 0; i < R; ++i) x[i] = X + i * D;
 #pragma GCC unroll 16
   for (int j = 0; j < C; ++j) w[j] = Wt + (k0 + j) * D;
+  const char* pf = PF ? next->cur : nullptr;
+  size_t countdown = PF ? next->countdown : 0;
   size_t d = 0;
   for (; d + W <= D; d += W) {
+    if constexpr (PF) {
+      if (pf < next->end && --countdown == 0) {
+        countdown = next->every;
+        for (size_t i = 0; i < next->per && pf < next->end; ++i) {
+          _mm_prefetch(pf, _MM_HINT_T1);
+          pf += next->end - pf > 64 ? 64 : next->end - pf;  // never past the end, even as a pointer
+        }
+      }
+    }
     V xv[R];
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
@@ -73,6 +116,10 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) acc[i][j] = A::fma(xv[i], wv, acc[i][j]);
     }
+  }
+  if constexpr (PF) {
+    next->cur = pf;
+    next->countdown = countdown;
   }
   if (d < D) {
     const typename A::M m = A::mask(D - d);
@@ -106,9 +153,13 @@ void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt,
 
 template <class A, int R>
 void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K,
-              const typename A::T* bias, typename A::T* S) {
+              const typename A::T* bias, typename A::T* S, NextRows* next) {
   constexpr int C = A::kDotClasses;
   size_t k0 = 0;
+  if (next && K >= C) {
+    dot_tile<A, R, C, true>(X, D, Wt, 0, bias, S, K, next);
+    k0 = C;
+  }
   for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K);
   if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K);
 }
@@ -118,7 +169,7 @@ void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, si
                    const typename A::T* bias, typename A::T* S) {
   if constexpr (R > 0) {
     if (n == static_cast<size_t>(R))
-      dot_rows<A, R>(X, D, Wt, K, bias, S);
+      dot_rows<A, R>(X, D, Wt, K, bias, S, nullptr);
     else
       dot_rows_tail<A, R - 1>(X, D, Wt, K, n, bias, S);
   }
@@ -193,14 +244,18 @@ void gemm_cols(const typename A::T* X, size_t rows, size_t D, const typename A::
 
 template <class A>
 void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T> w,
-                 const typename A::T* bias, typename A::T* S) {
+                 const typename A::T* bias, typename A::T* S, const typename A::T* next_rows_ptr,
+                 size_t next_rows) {
   const size_t D = w.D, K = w.K;
   constexpr size_t W = A::W;
   if (rows == 0 || K == 0) return;
   if (K < kWideK) {
     constexpr size_t R = A::kDotRows;
+    // Steps of the first class group over the block's whole row groups, which ask for the next rows.
+    NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * ((D + W - 1) / W));
+    NextRows* pf = next_rows_ptr && K >= static_cast<size_t>(A::kDotClasses) ? &next : nullptr;
     size_t r = 0;
-    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K);
+    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, pf);
     if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K);
     return;
   }
@@ -231,33 +286,6 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
 // ------------------------------------------------------------------------------------------------
 // grad_update, layout KD: acc[k][d] += sum_r G[r][k] X[r][d]; tile C classes × NV vectors along D.
 // ------------------------------------------------------------------------------------------------
-
-// The next block's cache lines, requested into L2 a few at a time during a gradient update: `per`
-// lines every `every` rows of a tile, so that the whole block is asked for once over the update
-// (spread, not in one burst, which would stall on the core's few outstanding misses). The first
-// class group of the next block's scores then reads X from L2: without it, that group waited for
-// memory while the rest of the pass kept the core busy without any memory traffic. Measured on a
-// noisy Zen 3 (perf_probe, one thread, 6 interleaved runs each, CPU time): the mean time fell 5–10%
-// on mnist and cifar in both dtypes (mnist float32 61 → 55 ms, float64 112 → 105; cifar float32
-// 39 → 38, float64 81 → 76), the best run by 0–10%; profiles show the first class group's share
-// cut by more than half, part of it moved into the update itself.
-struct NextRows {
-  const char* cur = nullptr;
-  const char* end = nullptr;
-  size_t every = 1, per = 0, countdown = 1;
-
-  // Spreads `bytes` from p over `steps` row steps.
-  NextRows(const void* p, size_t bytes, size_t steps) {
-    if (p == nullptr || bytes == 0 || steps == 0) return;
-    cur = static_cast<const char*>(p);
-    end = cur + bytes;
-    // Lines touched, counting the partial ones at both ends (rows need not start on a line).
-    const size_t lines = (reinterpret_cast<uintptr_t>(end) + 63) / 64 - reinterpret_cast<uintptr_t>(cur) / 64;
-    every = steps > lines ? steps / lines : 1;
-    per = (lines + steps / every - 1) / (steps / every);
-    countdown = every;
-  }
-};
 
 // Xd points at column d0 of the block's first row, rows ldx apart; accd at column d0 of class 0's
 // accumulator row, classes D apart.

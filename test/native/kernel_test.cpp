@@ -156,8 +156,8 @@ void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const Lin
             transpose(W.p, D, K, Wt.p);
             const WeightsView<T> wv{W.p, Wt.p, D, K};
             const T* bias = with_bias ? b.p : nullptr;
-            kern.scores(X.p, rows, wv, bias, S.p);
-            ref.scores(X.p, rows, wv, bias, Sref.p);
+            kern.scores(X.p, rows, wv, bias, S.p, X.p, rows);
+            ref.scores(X.p, rows, wv, bias, Sref.p, nullptr, 0);
             double worst = 0;
             bool ok = true;
             for (size_t r = 0; r < rows; ++r)
