@@ -17,10 +17,14 @@ namespace {
 // Below this many multiply-adds a part is not worth a thread wake-up (about 10 us of work).
 constexpr size_t kMinWorkPerPart = size_t(1) << 18;
 
-// Budget for one tile's working set per D-chunk: its rows of X (re-read for every register block)
-// and the float64 tile C, kept in L2 (1 MiB per core on Zen 4, where this was tuned; 512 KiB on
-// Zen 3 and many others, where 48–192 measured alike within noise for the AVX2 kernel).
-constexpr size_t kTileBytes = 512 * 1024;
+// Budget for one tile's working set per D-chunk: its rows of X and the float64 tile C, kept in L2
+// (1 MiB per core on Zen 5). Tiles of up to 192 rows: with the outer-product kernels each panel of
+// Xj is packed once per tile and reused by every row group of Xi, so larger tiles pay the packing
+// less often. AVX-512, bench/ab.cjs against 120-row tiles (the former 512 KiB budget): 4096 × 784
+// float32 0.93× on two threads, 0.89× on one; 20000 × 128 (192 rows either way) 0.66× the time of
+// the dot-form kernel. 288 measured the same as 192; on Zen 3 (512 KiB L2) 48–192 measured alike
+// within noise for the AVX2 kernel.
+constexpr size_t kTileBytes = 1024 * 1024;
 
 struct Tile {
   size_t i0, ni, j0, nj;

@@ -19,9 +19,9 @@ afterAll(() => {
 const U: Record<Dtype, number> = { float32: 2 ** -24, float64: 2 ** -53 };
 /** The D-chunk after which the kernels sum in float64: 4 KiB of a row (native/kernels/gram.hpp gram_chunk). */
 const CHUNK: Record<Dtype, number> = { float32: 1024, float64: 512 };
-/** The fewest lanes a dot-form f32 SIMD kernel spreads a chunk over (NEON: 4; AVX-512 has 16, scalar sums in f64). */
+/** The fewest lanes a dot-form f32 SIMD kernel spreads a chunk over (NEON: 4; scalar sums in f64). */
 const MIN_LANES = 4;
-/** The longest slice the outer-product f32 kernel (AVX2) sums in one f32 chain (kGramChainOp). */
+/** The longest slice the outer-product f32 kernels (AVX2, AVX-512) sum in one f32 chain (kGramChainOp). */
 const OP_SLICE = 256;
 
 /**

@@ -9,9 +9,9 @@
 // d). The driver splits D into chunks at the fixed offsets 0, c, 2c, ... (c = gram_chunk<T>())
 // and sums the chunks of a pair in that order.
 //
-// Accuracy: no running sum in the dtype is longer than one chunk. The dot-form kernels (NEON,
-// AVX-512) sum every W-th product of a chunk in each of W lanes (gram_chunk / W terms), the
-// outer-product kernel (AVX2) sums a pair's products in order in slices of kGramChainOp; those
+// Accuracy: no running sum in the dtype is longer than one chunk. The dot-form kernel (NEON) sums
+// every W-th product of a chunk in each of W lanes (gram_chunk / W terms), the outer-product
+// kernels (AVX2, AVX-512) sum a pair's products in order in slices of kGramChainOp; those
 // sums are widened to float64 and everything after (lanes, slices, chunks) is float64, so the error
 // of a float32 entry of Q does not grow with D beyond that (see the bound in test/gram.test.ts).
 // The scalar kernels accumulate in float64 throughout.
@@ -21,9 +21,9 @@
 
 namespace softmax_simd {
 
-// Elements of D per chunk, 4 KiB of a row: 1024 float32, 512 float64. A float32 lane of a dot-form
-// kernel adds at most 1024 / 16 (AVX-512) or 1024 / 4 (NEON) products before its sum goes to
-// float64, the AVX2 outer-product kernel kGramChainOp in one chain (float32 BLAS sums all D products
+// Elements of D per chunk, 4 KiB of a row: 1024 float32, 512 float64. A float32 lane of the dot-form
+// kernel adds at most 1024 / 4 (NEON) products before its sum goes to float64, the outer-product
+// kernels (AVX2, AVX-512) kGramChainOp in one chain (float32 BLAS sums all D products
 // of an entry in one float32 register lane). Also the D-blocking of the driver: the tile kernels
 // keep a few rows' chunks (dot form) or a slice of a packed panel (outer-product form) in L1 while
 // the other rows stream past. Every chunk ends with a float64
@@ -36,7 +36,7 @@ constexpr size_t gram_chunk() {
   return kGramChunkBytes / sizeof(T);
 }
 
-// The outer-product tile (gram_simd.inl, AVX2) sums each pair's products in order in slices of
+// The outer-product tile (gram_simd.inl, AVX2 and AVX-512) sums each pair's products in order in slices of
 // this many (the slice of a packed panel it keeps in L1), one running sum of the dtype per slice,
 // then adds the slices in float64. 256 measured 6–7% faster than 128 (Zen 3, 2048 × 784, float32
 // and float64, best of 32 interleaved runs), the flush of the accumulators to float64 being twice

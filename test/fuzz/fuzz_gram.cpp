@@ -50,7 +50,7 @@ void run(Reader& r) {
   T* tag = nullptr;
   if (!labeled_gram(kernels(Isa::scalar, tag), X.get(), N, D, y.get(), row_start, row_end, want.get(), 1)) return;
   // The float32 kernels sum up to 256 products in one float32 sum (a NEON lane: 1024 / 4 of a chunk;
-  // the AVX2 outer-product kernel: kGramChainOp in order), then in float64; |Q_ij − Q'_ij| is
+  // the outer-product kernels (AVX2, AVX-512): kGramChainOp in order), then in float64; |Q_ij − Q'_ij| is
   // bounded by that many roundings of Σ|y_i y_j x_i[d] x_j[d]|.
   const double u = std::is_same<T, float>::value ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
   const double lane_terms =

@@ -95,11 +95,12 @@ size_t width(Isa isa) {
 }
 
 // The most products one running sum in the dtype adds in a chunk of `len` (kernels/gram.hpp): a
-// lane of a dot-form kernel sums every W-th product; the outer-product kernel (AVX2) sums a pair's
+// lane of a dot-form kernel sums every W-th product; the outer-product kernels (AVX2, AVX-512) sum a pair's
 // products in order, kGramChainOp at most, before they go to float64.
-size_t chain_slice(Isa isa, size_t len) { return isa == Isa::avx2 ? std::min(len, kGramChainOp) : len; }
+bool outer_product(Isa isa) { return isa == Isa::avx2 || isa == Isa::avx512; }
+size_t chain_slice(Isa isa, size_t len) { return outer_product(isa) ? std::min(len, kGramChainOp) : len; }
 size_t chain_terms(Isa isa, size_t len, size_t W) {
-  if (isa == Isa::avx2) return std::min(len, kGramChainOp);
+  if (outer_product(isa)) return std::min(len, kGramChainOp);
   return (len + W - 1) / W;
 }
 
@@ -125,12 +126,13 @@ void test_tile(Isa isa) {
   const GramKernels<T>& ref = kernels<T>(Isa::scalar);
   const size_t W = width<T>(isa);
   Rng rng(1234 + sizeof(T));
-  const size_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13};
+  // Up to past a whole panel of the outer-product kernels (16 / 32 rows of Xj) and row group (12).
+  const size_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 17, 31, 32, 33};
   const size_t lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 97, 255, 256, 257, 511, 512, 1024};
   for (size_t lead = 0; lead < 2; ++lead)
     for (size_t len : lens) {
       const size_t ldx = len + lead * 3;  // a row stride longer than len too
-      const size_t rows = 26;
+      const size_t rows = 40;
       auto X = random_buffer<T>(rows * ldx, lead, rng);
       for (size_t ni : sizes)
         for (size_t nj : sizes) {
@@ -166,7 +168,7 @@ void test_tile(Isa isa) {
           report(ok, fmt("%s tile %s ni=%zu nj=%zu len=%zu lead=%zu vs scalar", isa_name(isa), tname<T>(), ni, nj, len, lead));
           report(ok_acc, fmt("%s tile %s ni=%zu nj=%zu len=%zu accumulate", isa_name(isa), tname<T>(), ni, nj, len));
         }
-      // The pair contract: the full 26×26 block, its transpose orientation, single pairs, and the
+      // The pair contract: the full 40×40 block, its transpose orientation, single pairs, and the
       // upper-only form all give bitwise the same value for a pair.
       std::vector<double> F(rows * rows), U(rows * rows, -1.0);
       k.tile(X.data, rows, X.data, rows, len, ldx, F.data(), rows, false, false);
