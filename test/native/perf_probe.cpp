@@ -251,16 +251,17 @@ void run_shape(const Shape& s, const std::vector<Isa>& isas, double peak, int re
 int main(int argc, char** argv) {
   std::string only_isa, only_shape;
   int reps = 0;
-  size_t rows = 0;
+  size_t rows = 0, cols = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--isa" && i + 1 < argc) only_isa = argv[++i];
     else if (a == "--shape" && i + 1 < argc) only_shape = argv[++i];
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--rows" && i + 1 < argc) rows = std::strtoul(argv[++i], nullptr, 10);
+    else if (a == "--cols" && i + 1 < argc) cols = std::strtoul(argv[++i], nullptr, 10);
     else if (a == "--x-offset" && i + 1 < argc) g_x_offset = std::strtoul(argv[++i], nullptr, 10);
     else {
-      std::printf("usage: perf_probe [--isa NAME] [--shape mnist|cifar|wideK|big] [--reps N] [--rows N] [--x-offset BYTES]\n");
+      std::printf("usage: perf_probe [--isa NAME] [--shape mnist|cifar|wideK|big] [--reps N] [--rows N] [--cols D] [--x-offset BYTES]\n");
       return 0;
     }
   }
@@ -279,6 +280,7 @@ int main(int argc, char** argv) {
   for (Shape s : shapes) {
     if (!only_shape.empty() && only_shape != s.name) continue;
     if (rows > 0) s.N = rows;
+    if (cols > 0) s.D = cols;
     std::printf("-- %s\n", s.name);
     run_shape<float>(s, isas, peak32, reps);
     run_shape<double>(s, isas, peak64, reps);
