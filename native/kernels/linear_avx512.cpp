@@ -339,30 +339,43 @@ inline __m512 scale16(__m512 x, __m512d f) {
   return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
+// Rows whose 64-byte footprint reaches into the next row's (K·size < 64) are taken in `step` passes
+// of every step-th row: a masked store's footprint then never overlaps the next masked load (such
+// a load waits for the store to retire; row by row that was 6% of the float32 mnist pass in cache).
+// Each element is scaled exactly as before; only the order of the rows changes.
+inline size_t scale_step(size_t K, size_t elem_size) {
+  const size_t row_bytes = K * elem_size;
+  return row_bytes >= 64 ? 1 : (64 + row_bytes - 1) / row_bytes;
+}
+
 void scale_rows_f32_avx512(float* G, size_t rows, size_t K, const double* inv) {
-  for (size_t r = 0; r < rows; ++r) {
-    float* g = G + r * K;
-    const __m512d f = _mm512_set1_pd(inv[r]);
-    size_t c = 0;
-    for (; c + 16 <= K; c += 16) _mm512_storeu_ps(g + c, scale16(_mm512_loadu_ps(g + c), f));
-    if (c < K) {
-      const __mmask16 m = F32::mask(K - c);
-      _mm512_mask_storeu_ps(g + c, m, scale16(_mm512_maskz_loadu_ps(m, g + c), f));
+  const size_t step = scale_step(K, sizeof(float));
+  for (size_t r0 = 0; r0 < step; ++r0)
+    for (size_t r = r0; r < rows; r += step) {
+      float* g = G + r * K;
+      const __m512d f = _mm512_set1_pd(inv[r]);
+      size_t c = 0;
+      for (; c + 16 <= K; c += 16) _mm512_storeu_ps(g + c, scale16(_mm512_loadu_ps(g + c), f));
+      if (c < K) {
+        const __mmask16 m = F32::mask(K - c);
+        _mm512_mask_storeu_ps(g + c, m, scale16(_mm512_maskz_loadu_ps(m, g + c), f));
+      }
     }
-  }
 }
 
 void scale_rows_f64_avx512(double* G, size_t rows, size_t K, const double* inv) {
-  for (size_t r = 0; r < rows; ++r) {
-    double* g = G + r * K;
-    const __m512d f = _mm512_set1_pd(inv[r]);
-    size_t c = 0;
-    for (; c + 8 <= K; c += 8) _mm512_storeu_pd(g + c, _mm512_mul_pd(_mm512_loadu_pd(g + c), f));
-    if (c < K) {
-      const __mmask8 m = F64::mask(K - c);
-      _mm512_mask_storeu_pd(g + c, m, _mm512_mul_pd(_mm512_maskz_loadu_pd(m, g + c), f));
+  const size_t step = scale_step(K, sizeof(double));
+  for (size_t r0 = 0; r0 < step; ++r0)
+    for (size_t r = r0; r < rows; r += step) {
+      double* g = G + r * K;
+      const __m512d f = _mm512_set1_pd(inv[r]);
+      size_t c = 0;
+      for (; c + 8 <= K; c += 8) _mm512_storeu_pd(g + c, _mm512_mul_pd(_mm512_loadu_pd(g + c), f));
+      if (c < K) {
+        const __mmask8 m = F64::mask(K - c);
+        _mm512_mask_storeu_pd(g + c, m, _mm512_mul_pd(_mm512_maskz_loadu_pd(m, g + c), f));
+      }
     }
-  }
 }
 
 // Eight columns at a time, their rows added in order: per column the scalar code's sequence.
