@@ -107,8 +107,10 @@ void flush(const T* acc, GradLayout layout, size_t D, size_t K, double* dW) {
   if (layout == GradLayout::DK) {
     for (size_t i = 0; i < D * K; ++i) dW[i] += static_cast<double>(acc[i]);
   } else {
-    for (size_t k = 0; k < K; ++k)
-      for (size_t d = 0; d < D; ++d) dW[d * K + k] += static_cast<double>(acc[k * D + d]);
+    // dW in its own order (K reads of acc advancing together, one write stream): k outer wrote
+    // dW K times with a stride of K doubles, through a dW larger than L1 (mnist: 61 KiB).
+    for (size_t d = 0; d < D; ++d)
+      for (size_t k = 0; k < K; ++k) dW[d * K + k] += static_cast<double>(acc[k * D + d]);
   }
 }
 
