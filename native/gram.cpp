@@ -7,6 +7,10 @@
 #include <new>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
 #include "memory_hints.hpp"
 #include "thread_pool.hpp"
 
@@ -17,14 +21,25 @@ namespace {
 // Below this many multiply-adds a part is not worth a thread wake-up (about 10 us of work).
 constexpr size_t kMinWorkPerPart = size_t(1) << 18;
 
-// Budget for one tile's working set per D-chunk: its rows of X and the float64 tile C, kept in L2
-// (1 MiB per core on Zen 5). Tiles of up to 192 rows: with the outer-product kernels each panel of
-// Xj is packed once per tile and reused by every row group of Xi, so larger tiles pay the packing
-// less often. AVX-512, bench/ab.cjs against 120-row tiles (the former 512 KiB budget): 4096 × 784
-// float32 0.93× on two threads, 0.89× on one; 20000 × 128 (192 rows either way) 0.66× the time of
-// the dot-form kernel. 288 measured the same as 192; on Zen 3 (512 KiB L2) 48–192 measured alike
-// within noise for the AVX2 kernel.
-constexpr size_t kTileBytes = 1024 * 1024;
+// Budget for one tile's working set per D-chunk: its rows of X and the float64 tile C, kept in
+// this core's L2 (sysconf; 512 KiB when it does not say, clamped to [256 KiB, 2 MiB]); tiles of up
+// to 192 rows. With the outer-product kernels each panel of Xj is packed once per tile and reused
+// by every row group of Xi, so larger tiles pay the packing less often: on Zen 5 (1 MiB L2, 192-row
+// tiles) AVX-512, bench/ab.cjs against 120-row tiles (a 512 KiB budget): 4096 × 784 float32 0.93×
+// on two threads, 0.89× on one; AVX2 0.92×; 288 rows measured the same as 192. On Zen 3 (512 KiB
+// L2) the budget keeps the 120-row tiles that were measured there. The tile size changes no bit of
+// Q (see the tile contract in kernels/gram.hpp).
+size_t tile_budget() {
+  static const size_t bytes = [] {
+    long l2 = -1;
+#if (defined(__unix__) || defined(__APPLE__)) && defined(_SC_LEVEL2_CACHE_SIZE)
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (l2 <= 0) return size_t(512) << 10;
+    return std::min(std::max(static_cast<size_t>(l2), size_t(256) << 10), size_t(2) << 20);
+  }();
+  return bytes;
+}
 
 struct Tile {
   size_t i0, ni, j0, nj;
@@ -118,7 +133,8 @@ const GramKernels<double>& gram_kernels_f64(Isa isa) {
 size_t gram_block(size_t D, size_t elem_size) {
   const size_t chunk = std::min(D * elem_size, kGramChunkBytes);
   size_t B = 192;
-  while (B > 12 && B * chunk + 8 * B * B > kTileBytes) B -= 12;
+  const size_t budget = tile_budget();
+  while (B > 12 && B * chunk + 8 * B * B > budget) B -= 12;
   return B;
 }
 
