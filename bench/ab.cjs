@@ -10,7 +10,8 @@
 //   node bench/ab.cjs --a=old/softmax_simd.node [--b=build/Release/softmax_simd.node]
 //        [--op=lossAndGradients|scores|predict|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxD]
 //        [--dtype=float32|float64] [--threads=1] [--rounds=10] [--calls=5]
-// (labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output.)
+// (labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output; with --fresh,
+// into a new one per call.)
 'use strict';
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
@@ -26,6 +27,7 @@ const shapeName = arg('shape', op === 'labeledGram' ? '4096x784' : 'mnist');
 const dtype = arg('dtype', 'float32');
 const threads = Number(arg('threads', '1'));
 const calls = Number(arg('calls', '5'));
+const fresh = argv.includes('--fresh');
 
 function child() {
   const softmax = require('..');
@@ -38,8 +40,10 @@ function child() {
     const r = rng(4242);
     const X = softmax.matrix(Arr.from({ length: N * D }, () => 2 * r() - 1), N, D);
     const y = Arr.from({ length: N }, () => (r() < 0.5 ? -1 : 1));
-    const out = new Arr(N * N);
-    run = () => softmax.labeledGram(X, y, { threads, out });
+    // --fresh: a new Q per call (the allocation and its first-touch page faults counted), else
+    // one reused output.
+    let out = new Arr(N * N);
+    run = fresh ? () => (out = softmax.labeledGram(X, y, { threads }).data) : () => softmax.labeledGram(X, y, { threads, out });
     result = () => {
       let s = 0;
       for (let i = 0; i < out.length; i += 997) s += out[i];
