@@ -59,6 +59,17 @@ struct NextRows {
     per = (lines + steps / every - 1) / (steps / every);
     countdown = every;
   }
+
+  // One row step of a tile, on the tile's own copies of cur and countdown (kept in registers):
+  // every `every` steps, `per` more lines.
+  void step(const char*& pf, size_t& left) const {
+    if (pf >= end || --left != 0) return;
+    left = every;
+    for (size_t i = 0; i < per && pf < end; ++i) {
+      _mm_prefetch(pf, _MM_HINT_T1);
+      pf += end - pf > 64 ? 64 : end - pf;  // never past the end, even as a pointer
+    }
+  }
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -92,15 +103,7 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
   size_t countdown = PF ? next->countdown : 0;
   size_t d = 0;
   for (; d + W <= D; d += W) {
-    if constexpr (PF) {
-      if (pf < next->end && --countdown == 0) {
-        countdown = next->every;
-        for (size_t i = 0; i < next->per && pf < next->end; ++i) {
-          _mm_prefetch(pf, _MM_HINT_T1);
-          pf += next->end - pf > 64 ? 64 : next->end - pf;  // never past the end, even as a pointer
-        }
-      }
-    }
+    if constexpr (PF) next->step(pf, countdown);
     V xv[R];
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
@@ -308,13 +311,7 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
   const char* pf = next.cur;
   size_t countdown = next.countdown;
   for (size_t r = 0; r < rows; ++r, xp += ldx, gp += K) {
-    if (pf < next.end && --countdown == 0) {
-      countdown = next.every;
-      for (size_t i = 0; i < next.per && pf < next.end; ++i) {
-        _mm_prefetch(pf, _MM_HINT_T1);
-        pf += next.end - pf > 64 ? 64 : next.end - pf;  // never past the end, even as a pointer
-      }
-    }
+    next.step(pf, countdown);
     V xv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
