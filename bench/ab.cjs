@@ -15,13 +15,11 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
+const { argReader } = require('./args.cjs');
 const { SHAPES, REG, makeProblem, rng } = require('./shapes.cjs');
 
 const argv = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const a = argv.find((s) => s.startsWith(`--${name}=`));
-  return a ? a.slice(name.length + 3) : dflt;
-};
+const arg = argReader(argv);
 const op = arg('op', 'lossAndGradients');
 const shapeName = arg('shape', op === 'labeledGram' ? '4096x784' : 'mnist');
 const dtype = arg('dtype', 'float32');

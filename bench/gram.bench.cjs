@@ -14,14 +14,12 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { argReader } = require('./args.cjs');
 const Benchmark = require('benchmark');
 const softmax = require('..');
 
 const argv = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const a = argv.find((s) => s.startsWith(`--${name}=`));
-  return a ? a.slice(name.length + 3) : dflt;
-};
+const arg = argReader(argv);
 const SAMPLES = Number(arg('samples', '5'));
 const SHAPES = arg('shapes', '4096x784,20000x128')
   .split(',')
