@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -31,6 +32,23 @@ template <typename T>
 void transpose(const T* W, size_t D, size_t K, T* Wt) {
   for (size_t d = 0; d < D; ++d)
     for (size_t k = 0; k < K; ++k) Wt[k * D + d] = W[d * K + k];
+}
+
+// Extra elements of a Wt buffer that packed_at may skip.
+template <typename T>
+constexpr size_t kWtSlack = 128 / sizeof(T);
+
+// Where in `buffer` (D×K + kWtSlack elements) to pack Wt: on a line, or, for kernels that start
+// each row at its first vector-aligned element (wt_at_x_offset; RowPhase in
+// kernels/linear_simd.inl), at the same offset within a 64-byte line as X's rows when they all
+// share one, so that those tiles read Wt aligned too.
+template <typename T>
+T* packed_at(const LinearKernels<T>& kern, T* buffer, const T* X, size_t D) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(buffer);
+  uintptr_t line = (at + 63) / 64 * 64;
+  const uintptr_t x = reinterpret_cast<uintptr_t>(X);
+  if (kern.wt_at_x_offset && (D * sizeof(T)) % 64 == 0 && x % sizeof(T) == 0) line += x % 64;
+  return reinterpret_cast<T*>(line);
 }
 
 // A part's row range: part p of `parts` takes rows [N*p/parts, N*(p+1)/parts).
@@ -327,7 +345,7 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   const GradLayout layout = kern.grad_layout(D, K);
   // Every array of the call, and the parts' states, in one allocation.
   Scratch scratch;
-  const size_t wt_at = scratch.reserve<T>(D * K);
+  const size_t wt_at = scratch.reserve<T>(D * K + kWtSlack<T>);
   const size_t states_at = scratch.reserve<PartState<T>>(parts);
   struct Offsets {
     size_t S, G, M, acc, sums, t, Z, inv, ey;
@@ -343,7 +361,7 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   const size_t part_bytes = parts > 1 ? reserve_part().S - first.S : 0;
   for (size_t p = 2; p < parts; ++p) reserve_part();
   if (!scratch.allocate()) return {LossStatus::no_memory, 0};
-  T* Wt = scratch.at<T>(wt_at);
+  T* Wt = packed_at(kern, scratch.at<T>(wt_at), pb.X, D);
   transpose(pb.W, D, K, Wt);
   const WeightsView<T> wv{pb.W, Wt, D, K};
   PartState<T>* states = scratch.at<PartState<T>>(states_at);
@@ -380,10 +398,11 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
 template <typename T>
 bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
             const T* b, T* S, size_t threads) {
-  auto Wt = try_alloc<T>(D * K);
-  if (!Wt) return false;
-  transpose(W, D, K, Wt.get());
-  const WeightsView<T> wv{W, Wt.get(), D, K};
+  auto Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
+  if (!Wt_buffer) return false;
+  T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
+  transpose(W, D, K, Wt);
+  const WeightsView<T> wv{W, Wt, D, K};
   const size_t parts = parts_for(N, D, K, threads);
   // In blocks of rows, as the fused pass: a kernel that sweeps W once per tile of classes then
   // reads each block of X from cache, not from memory once per tile.
@@ -437,10 +456,11 @@ bool softmax(const LinearKernels<T>& kern, const T* S, size_t N, size_t K, T* P,
 template <typename T>
 bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
              const T* b, int32_t* out, size_t threads) {
-  auto Wt = try_alloc<T>(D * K);
-  if (!Wt) return false;
-  transpose(W, D, K, Wt.get());
-  const WeightsView<T> wv{W, Wt.get(), D, K};
+  auto Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
+  if (!Wt_buffer) return false;
+  T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
+  transpose(W, D, K, Wt);
+  const WeightsView<T> wv{W, Wt, D, K};
   const size_t parts = parts_for(N, D, K, threads);
   const size_t B = block_rows(D, K, sizeof(T));
   std::vector<std::unique_ptr<T[]>> scratch(parts);

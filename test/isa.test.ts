@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { native } from '../src/backend.js';
 import { backend, lossAndGradients, predict, reference, scores, softmax, type Dtype } from '../src/index.js';
-import { EPS, expectAllClose, lossTolerances, offsetView, randomLabels, randomMatrix, rng, scoreScale, softmaxTolerance } from './helpers.js';
+import { EPS, bitwiseEqual, expectAllClose, lossTolerances, offsetView, randomLabels, randomMatrix, rng, scoreScale, softmaxTolerance } from './helpers.js';
 
 const SUPPORTED = backend().supported;
 const WIDTH: Record<string, Record<Dtype, number>> = {
@@ -83,6 +83,44 @@ describe.each(SUPPORTED)('ISA %s', (isa) => {
         const pref = reference.predict(X, W, b);
         for (let i = 0; i < N; i++) {
           if (p[i] !== pref[i]) expect(Math.abs(Sref.data[i * K + p[i]!]! - Sref.data[i * K + pref[i]!]!)).toBeLessThanOrEqual(2 * tolS);
+        }
+      }
+    });
+
+    test("results do not depend on where X's data starts: every offset within a cache line, bitwise", () => {
+      // The AVX-512 score tiles start rows that share an offset within a vector at the aligned
+      // vector holding their first element (RowPhase, native/kernels/linear_simd.inl): the lanes
+      // then sum other elements, which the horizontal sum must make up for exactly.
+      force();
+      for (const [N, D, K] of [
+        [7, 16, 10],
+        [13, 48, 3],
+        [70, 784, 10],
+        [9, 32, 17],
+        [5, 8, 1],
+        [6, 33, 10],
+      ] as const) {
+        const next = rng(N * 7919 + D * 31 + K);
+        const X0 = randomMatrix(dtype, N, D, next);
+        const W = randomMatrix(dtype, D, K, next, 1 / Math.sqrt(D));
+        const b = randomMatrix(dtype, 1, K, next).data;
+        const y = randomLabels(N, K, next);
+        const want = lossAndGradients(X0, y, W, b, { threads: 1 });
+        const ref = reference.lossAndGradients(X0, y, W, b);
+        const tol = lossTolerances(dtype, X0, W, b);
+        expect(Math.abs(want.loss - ref.loss), `N=${N} D=${D} K=${K}`).toBeLessThanOrEqual(tol.loss);
+        expectAllClose(want.dW.data, ref.dW.data, tol.dW, `dW N=${N} D=${D} K=${K}`);
+        const S0 = scores(X0, W, b, { threads: 1 });
+        const p0 = predict(X0, W, b);
+        for (let shift = 1; shift < 64 / X0.data.BYTES_PER_ELEMENT; shift++) {
+          const X = { data: offsetView(X0.data, shift), rows: N, cols: D };
+          const what = `N=${N} D=${D} K=${K}, X shifted by ${shift}`;
+          const got = lossAndGradients(X, y, W, b, { threads: 1 });
+          expect(Object.is(got.loss, want.loss), `loss ${what}`).toBe(true);
+          expect(bitwiseEqual(got.dW.data, want.dW.data), `dW ${what}`).toBe(true);
+          expect(bitwiseEqual(got.db!, want.db!), `db ${what}`).toBe(true);
+          expect(bitwiseEqual(scores(X, W, b, { threads: 1 }).data, S0.data), `scores ${what}`).toBe(true);
+          expect(Array.from(predict(X, W, b)), `predict ${what}`).toEqual(Array.from(p0));
         }
       }
     });

@@ -65,6 +65,10 @@ struct LinearKernels {
   // add_columns: db[c] += double(G[r][c]) for r = 0, 1, ... in that order (the order is part of
   //   the contract: every ISA adds a column's rows alike).
   void (*add_columns)(const T* G, size_t rows, size_t K, double* db);
+
+  // Whether scores wants Wt packed at the same offset within a 64-byte line as X's rows (its tiles
+  // then start each row at an aligned vector: RowPhase in linear_simd.inl); else Wt line-aligned.
+  bool wt_at_x_offset;
 };
 
 // The portable row steps (linear_scalar.cpp), which the AVX2 and NEON tables use too: K-long rows

@@ -4,7 +4,11 @@
 // compiled with that file's flags only (the rule of kernels.hpp).
 //
 // A provides: T, V (vector), M (tail mask), W (lanes), zero/set1/load/loadm/store/storem/bcast/
-// fma/add/mask/hsum; kRegisters, the vector registers the ISA has; kDotRows × kDotClasses, the
+// fma/add/mask/hsum; kAlignRows, whether the small-K tiles start rows at aligned vectors (see
+// RowPhase), and then fmam (an FMA on the mask's lanes, the others kept) and mask_range (lanes
+// [lo, hi)); hsum must add lanes W/2 apart, then W/4 apart, ..., then the last two: such a sum is
+// the same for every rotation of the lanes (each addition commutes), which RowPhase relies on;
+// kRegisters, the vector registers the ISA has; kDotRows × kDotClasses, the
 // small-K score tile (rows must divide 4, the block's row multiple: see block_rows); kGradClasses,
 // the classes of the small-K gradient tile; and
 // kWideVectors, the vectors of classes per row in the wide-K register tile.
@@ -72,6 +76,39 @@ struct NextRows {
   }
 };
 
+// Where a block's rows start within a vector-aligned block of memory. A large typed array's data
+// starts 16 bytes past a cache line, so every 512-bit load of X spanned two lines. When every row
+// starts at the same offset p (elements) within a
+// vector (D · sizeof(T) a multiple of the vector's bytes), the small-K tiles start each row with the
+// aligned vector that holds its first element, lanes [0, p) masked off, and go on with aligned
+// loads. The score accumulators' lane l then sums the elements d ≡ l − p (mod W), the ones lane
+// (l − p) mod W sums from an aligned X, in the same order, with no other operation on them (the
+// head and tail use masked FMAs): the accumulator is the aligned one rotated by p lanes, and the
+// horizontal sum (a butterfly, see A's hsum above) is the same for every rotation. So the scores
+// are bitwise those of an aligned X: results never depend on where X sits in memory. The
+// gradient tiles sum each element's rows alone, so any split of D gives the same bits; they start
+// their aligned tiles after a masked head of W − p columns. The driver packs Wt at X's offset.
+// Measured (bench/ab.cjs through Node, avx512, one thread, Intel Xeon, 8–10 rounds, time against
+// the unaligned tiles): mnist float32 0.84× and 0.82×, float64 0.93× and 0.87×; cifar float32 1.02×
+// and 1.01×, float64 0.87× and 0.93×; scores mnist 0.94×, 0.97×; tiny 1.00×. AVX2 (kAlignRows
+// false): its 32-byte loads split a line every other step only, and aligning them measured 1.10×.
+template <class A>
+struct RowPhase {
+  using T = typename A::T;
+  size_t p = 0;  // elements of the aligned vector before each row's first one; 0 when aligned
+
+  RowPhase(const T* X, size_t D) {
+    constexpr size_t kBytes = A::W * sizeof(T);
+    const uintptr_t at = reinterpret_cast<uintptr_t>(X);
+    if (A::kAlignRows && at % sizeof(T) == 0 && (D * sizeof(T)) % kBytes == 0) p = (at % kBytes) / sizeof(T);
+  }
+  // The address p elements before row (never dereferenced but through a mask that excludes them);
+  // formed as an integer: a pointer before an array's start is undefined behaviour.
+  static const T* before(const T* row, size_t p) {
+    return reinterpret_cast<const T*>(reinterpret_cast<uintptr_t>(row) - p * sizeof(T));
+  }
+};
+
 // ------------------------------------------------------------------------------------------------
 // scores, small K: S[r][k] = b[k] + x_r · Wt_k, R rows × C classes of vector accumulators along D.
 // ------------------------------------------------------------------------------------------------
@@ -84,7 +121,8 @@ struct NextRows {
 // 11.9 (avx512; avx2 the same or better). A scores-only pass with no prefetch at all was 38% slower.
 template <class A, int R, int C, bool PF = false>
 void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0,
-              const typename A::T* bias, typename A::T* S, size_t K, NextRows* next = nullptr) {
+              const typename A::T* bias, typename A::T* S, size_t K, const RowPhase<A>& ph,
+              NextRows* next = nullptr) {
   using T = typename A::T;
   using V = typename A::V;
   constexpr size_t W = A::W;
@@ -102,6 +140,23 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
   const char* pf = PF ? next->cur : nullptr;
   size_t countdown = PF ? next->countdown : 0;
   size_t d = 0;
+  if constexpr (A::kAlignRows) {
+    if (ph.p != 0) {
+      // The vector-aligned block holding each row's first element, its lanes before that element
+      // masked off (never read): from here on every load is aligned (see RowPhase).
+      const typename A::M m = A::mask_range(ph.p, ph.p + D < W ? ph.p + D : W);
+      V xv[R];
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) xv[i] = A::loadm(RowPhase<A>::before(x[i], ph.p), m);
+#pragma GCC unroll 16
+      for (int j = 0; j < C; ++j) {
+        const V wv = A::loadm(RowPhase<A>::before(w[j], ph.p), m);
+#pragma GCC unroll 16
+        for (int i = 0; i < R; ++i) acc[i][j] = A::fmam(m, xv[i], wv, acc[i][j]);
+      }
+      d = W - ph.p;
+    }
+  }
   for (; d + W <= D; d += W) {
     if constexpr (PF) next->step(pf, countdown);
     V xv[R];
@@ -133,7 +188,12 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
     for (int j = 0; j < C; ++j) {
       const V wv = A::loadm(w[j] + d, m);
 #pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) acc[i][j] = A::fma(xv[i], wv, acc[i][j]);
+      for (int i = 0; i < R; ++i) {
+        if constexpr (A::kAlignRows)
+          acc[i][j] = A::fmam(m, xv[i], wv, acc[i][j]);
+        else
+          acc[i][j] = A::fma(xv[i], wv, acc[i][j]);
+      }
     }
   }
 #pragma GCC unroll 16
@@ -145,36 +205,36 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
 
 template <class A, int R, int C>
 void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0, size_t n,
-                      const typename A::T* bias, typename A::T* S, size_t K) {
+                      const typename A::T* bias, typename A::T* S, size_t K, const RowPhase<A>& ph) {
   if constexpr (C > 0) {
     if (n == static_cast<size_t>(C))
-      dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K);
+      dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K, ph);
     else
-      dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, n, bias, S, K);
+      dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, n, bias, S, K, ph);
   }
 }
 
 template <class A, int R>
 void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K,
-              const typename A::T* bias, typename A::T* S, NextRows* next) {
+              const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph, NextRows* next) {
   constexpr int C = A::kDotClasses;
   size_t k0 = 0;
   if (next && K >= C) {
-    dot_tile<A, R, C, true>(X, D, Wt, 0, bias, S, K, next);
+    dot_tile<A, R, C, true>(X, D, Wt, 0, bias, S, K, ph, next);
     k0 = C;
   }
-  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K);
-  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K);
+  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K, ph);
+  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K, ph);
 }
 
 template <class A, int R>
 void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K, size_t n,
-                   const typename A::T* bias, typename A::T* S) {
+                   const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph) {
   if constexpr (R > 0) {
     if (n == static_cast<size_t>(R))
-      dot_rows<A, R>(X, D, Wt, K, bias, S, nullptr);
+      dot_rows<A, R>(X, D, Wt, K, bias, S, ph, nullptr);
     else
-      dot_rows_tail<A, R - 1>(X, D, Wt, K, n, bias, S);
+      dot_rows_tail<A, R - 1>(X, D, Wt, K, n, bias, S, ph);
   }
 }
 
@@ -257,9 +317,10 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
     // Steps of the first class group over the block's whole row groups, which ask for the next rows.
     NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * ((D + W - 1) / W));
     NextRows* pf = next_rows_ptr && K >= static_cast<size_t>(A::kDotClasses) ? &next : nullptr;
+    const RowPhase<A> ph(X, D);
     size_t r = 0;
-    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, pf);
-    if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K);
+    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, ph, pf);
+    if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K, ph);
     return;
   }
   // Class tiles outer: the tile's D×(2W) slice of W stays in L1/L2 across the row tiles.
@@ -428,8 +489,14 @@ void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T*
     return;
   }
   const typename A::M full = A::mask(W);
-  // D tiles outer: the tile's rows×2W slice of X stays in L1 across the class groups.
+  // D tiles outer: the tile's rows×2W slice of X stays in L1 across the class groups; from the
+  // rows' first aligned column on (RowPhase), after a masked tile of the columns before it.
   size_t d0 = 0;
+  const RowPhase<A> ph(X, D);
+  if (ph.p != 0) {
+    d0 = W - ph.p < D ? W - ph.p : D;
+    gkd_classes<A, 1, true>(X, D, rows, D, G, K, acc, A::mask(d0), next);
+  }
   for (; d0 + 2 * W <= D; d0 += 2 * W) gkd_classes<A, 2, false>(X + d0, D, rows, D, G, K, acc + d0, full, next);
   const size_t rem = D - d0;
   if (rem > W)

@@ -544,6 +544,109 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
       }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Where X starts in memory. The x86 score tiles start each row at the vector-aligned block holding
+// its first element and rotate their sums back (RowPhase, native/kernels/linear_simd.inl), and the
+// driver packs Wt at X's offset; so for X at every element offset within a 64-byte line, scores,
+// the gradient update and the driver passes must give bitwise the results of a line-aligned X. Every
+// buffer is surrounded by NaN: a lane read from outside X, Wt or G would poison the results.
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+struct Placed {
+  T* base = nullptr;
+  T* p = nullptr;
+  size_t n = 0;
+  Placed(size_t n_, size_t at) : n(n_) {
+    const size_t bytes = ((at + n + 64 / sizeof(T)) * sizeof(T) + 63) / 64 * 64;
+    base = static_cast<T*>(std::aligned_alloc(64, bytes));
+    for (size_t i = 0; i < bytes / sizeof(T); ++i) base[i] = std::numeric_limits<T>::quiet_NaN();
+    p = base + at;
+  }
+  Placed(const Placed&) = delete;
+  Placed& operator=(const Placed&) = delete;
+  ~Placed() { std::free(base); }
+};
+
+template <typename T>
+bool same_bits(const T* a, const T* b, size_t n) {
+  return std::memcmp(a, b, n * sizeof(T)) == 0;
+}
+
+template <typename T>
+void test_x_placement(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
+  constexpr size_t kLine = 64 / sizeof(T);
+  size_t checked = 0, failed = 0;
+  for (size_t D : {1, 3, 8, 16, 24, 32, 48, 784})
+    for (size_t K : {1, 3, 10, 17, 100})
+      for (size_t rows : {size_t(1), size_t(4), size_t(7), size_t(13)}) {
+        std::vector<T> x(rows * D), wt(D * K), w(D * K), g(rows * K), b(K);
+        for (auto& v : x) v = static_cast<T>(rng.sym());
+        for (auto& v : w) v = static_cast<T>(rng.sym());
+        for (auto& v : g) v = static_cast<T>(rng.sym());
+        for (auto& v : b) v = static_cast<T>(rng.sym());
+        transpose(w.data(), D, K, wt.data());
+        std::vector<int32_t> y(rows);
+        for (auto& v : y) v = static_cast<int32_t>(rng.next() % K);
+        std::vector<T> S0, A0[2], P0;
+        std::vector<double> L0;
+        std::vector<int32_t> C0;
+        for (size_t at = 0; at < kLine; ++at)
+          for (size_t wt_at : {at, size_t(0)}) {
+            Placed<T> X(rows * D, at), Wt(D * K, wt_at), W(D * K, 0), G(rows * K, 0), B(K, 0);
+            std::copy(x.begin(), x.end(), X.p);
+            std::copy(wt.begin(), wt.end(), Wt.p);
+            std::copy(w.begin(), w.end(), W.p);
+            std::copy(g.begin(), g.end(), G.p);
+            std::copy(b.begin(), b.end(), B.p);
+            const WeightsView<T> wv{W.p, Wt.p, D, K};
+            std::vector<T> S(rows * K);
+            kern.scores(X.p, rows, wv, B.p, S.data(), X.p, rows);
+            std::vector<T> A[2];
+            for (int l = 0; l < 2; ++l) {
+              A[l].assign(D * K, T(0.5));
+              kern.grad_update(X.p, rows, D, G.p, K, A[l].data(), l ? GradLayout::DK : GradLayout::KD, X.p, rows);
+            }
+            LossProblem<T> pb;
+            pb.X = X.p;
+            pb.N = rows;
+            pb.D = D;
+            pb.K = K;
+            pb.W = W.p;
+            pb.b = B.p;
+            pb.labels = y.data();
+            std::vector<double> L(loss_sums_size(D, K));
+            const bool loss_ok = loss_grad(kern, pb, 1, L.data()).status == LossStatus::ok;
+            std::vector<T> P(rows * K);
+            std::vector<int32_t> C(rows);
+            const bool drivers_ok = scores(kern, X.p, rows, D, W.p, K, B.p, P.data(), 1) &&
+                                    predict(kern, X.p, rows, D, W.p, K, B.p, C.data(), 1);
+            bool ok = loss_ok && drivers_ok;
+            for (T v : S) ok = ok && std::isfinite(v);
+            for (double v : L) ok = ok && std::isfinite(v);
+            if (at == 0 && wt_at == 0) {
+              S0 = S;
+              A0[0] = A[0];
+              A0[1] = A[1];
+              L0 = L;
+              P0 = P;
+              C0 = C;
+            } else {
+              ok = ok && same_bits(S.data(), S0.data(), S.size()) && same_bits(A[0].data(), A0[0].data(), D * K) &&
+                   same_bits(A[1].data(), A0[1].data(), D * K) && same_bits(L.data(), L0.data(), L.size()) &&
+                   same_bits(P.data(), P0.data(), P.size()) && C == C0;
+            }
+            ++checked;
+            if (!ok) {
+              ++failed;
+              report(false, fmt("%s %s X %zu elements past a line, Wt %zu, rows=%zu D=%zu K=%zu: results differ from "
+                                "an aligned X's (or not finite)", isa, dname<T>(), at, wt_at, rows, D, K));
+            }
+          }
+      }
+  report(failed == 0, fmt("%s %s results bitwise independent of where X starts: %zu placements", isa, dname<T>(),
+                          checked));
+}
+
 template <typename T>
 void test_scores_predict(const char* isa, const LinearKernels<T>& kern, const LinearKernels<T>& ref, Rng& rng) {
   for (size_t D : {1, 5, 8, 9, 31, 257})
@@ -705,6 +808,7 @@ void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   test_loss_grad<T>(isa, kern, ref, rng);
   test_scores_predict<T>(isa, kern, ref, rng);
   test_softmax<T>(isa, kern, ref, rng);
+  test_x_placement<T>(isa, kern, rng);
 }
 
 }  // namespace
