@@ -39,7 +39,7 @@ template <typename T>
 constexpr size_t kWtSlack = 128 / sizeof(T);
 
 // Where in `buffer` (D×K + kWtSlack elements) to pack Wt: on a line, or, for kernels that start
-// each row at its first vector-aligned element (wt_at_x_offset; RowPhase in
+// each row at its first vector-aligned element (aligned_weights; RowPhase in
 // kernels/linear_simd.inl), at the same offset within a 64-byte line as X's rows when they all
 // share one, so that those tiles read Wt aligned too.
 template <typename T>
@@ -47,8 +47,31 @@ T* packed_at(const LinearKernels<T>& kern, T* buffer, const T* X, size_t D) {
   const uintptr_t at = reinterpret_cast<uintptr_t>(buffer);
   uintptr_t line = (at + 63) / 64 * 64;
   const uintptr_t x = reinterpret_cast<uintptr_t>(X);
-  if (kern.wt_at_x_offset && (D * sizeof(T)) % 64 == 0 && x % sizeof(T) == 0) line += x % 64;
+  if (kern.aligned_weights && (D * sizeof(T)) % 64 == 0 && x % sizeof(T) == 0) line += x % 64;
   return reinterpret_cast<T*>(line);
+}
+
+// W's row stride as the kernels read it: K, or, for a table with aligned_weights and K of the wide
+// (GEMM) form, K rounded up to whole 64-byte lines: that form loads each row of W in vectors, and
+// rows of K = 1000 float32 (4000 bytes) split every other row's loads across two lines.
+template <typename T>
+size_t weight_stride(const LinearKernels<T>& kern, size_t K) {
+  constexpr size_t kLine = 64 / sizeof(T);
+  if (!kern.aligned_weights || K < kWideK || K % kLine == 0) return K;
+  return (K + kLine - 1) / kLine * kLine;
+}
+
+// W with rows ldw apart, on a line: the caller's W itself when ldw == K, else copied into `buffer`
+// (D × ldw + kWtSlack elements), the padding zero.
+template <typename T>
+const T* weights_at(const T* W, size_t D, size_t K, size_t ldw, T* buffer) {
+  if (ldw == K) return W;
+  T* out = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffer) + 63) / 64 * 64);
+  for (size_t d = 0; d < D; ++d) {
+    std::memcpy(out + d * ldw, W + d * K, K * sizeof(T));
+    std::memset(out + d * ldw + K, 0, (ldw - K) * sizeof(T));
+  }
+  return out;
 }
 
 // A part's row range: part p of `parts` takes rows [N*p/parts, N*(p+1)/parts).
@@ -346,6 +369,8 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   // Every array of the call, and the parts' states, in one allocation.
   Scratch scratch;
   const size_t wt_at = scratch.reserve<T>(D * K + kWtSlack<T>);
+  const size_t ldw = weight_stride(kern, K);
+  const size_t w_at = scratch.reserve<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
   const size_t states_at = scratch.reserve<PartState<T>>(parts);
   struct Offsets {
     size_t S, G, M, acc, sums, t, Z, inv, ey;
@@ -363,7 +388,7 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   if (!scratch.allocate()) return {LossStatus::no_memory, 0};
   T* Wt = packed_at(kern, scratch.at<T>(wt_at), pb.X, D);
   transpose(pb.W, D, K, Wt);
-  const WeightsView<T> wv{pb.W, Wt, D, K};
+  const WeightsView<T> wv{weights_at(pb.W, D, K, ldw, scratch.at<T>(w_at)), Wt, D, K, ldw};
   PartState<T>* states = scratch.at<PartState<T>>(states_at);
   for (size_t p = 0; p < parts; ++p) {
     const size_t shift = p * part_bytes;
@@ -398,11 +423,13 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
 template <typename T>
 bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
             const T* b, T* S, size_t threads) {
+  const size_t ldw = weight_stride(kern, K);
   auto Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
-  if (!Wt_buffer) return false;
+  auto W_buffer = try_alloc<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
+  if (!Wt_buffer || !W_buffer) return false;
   T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
   transpose(W, D, K, Wt);
-  const WeightsView<T> wv{W, Wt, D, K};
+  const WeightsView<T> wv{weights_at(W, D, K, ldw, W_buffer.get()), Wt, D, K, ldw};
   const size_t parts = parts_for(N, D, K, threads);
   // In blocks of rows, as the fused pass: a kernel that sweeps W once per tile of classes then
   // reads each block of X from cache, not from memory once per tile.
@@ -456,11 +483,13 @@ bool softmax(const LinearKernels<T>& kern, const T* S, size_t N, size_t K, T* P,
 template <typename T>
 bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
              const T* b, int32_t* out, size_t threads) {
+  const size_t ldw = weight_stride(kern, K);
   auto Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
-  if (!Wt_buffer) return false;
+  auto W_buffer = try_alloc<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
+  if (!Wt_buffer || !W_buffer) return false;
   T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
   transpose(W, D, K, Wt);
-  const WeightsView<T> wv{W, Wt, D, K};
+  const WeightsView<T> wv{weights_at(W, D, K, ldw, W_buffer.get()), Wt, D, K, ldw};
   const size_t parts = parts_for(N, D, K, threads);
   const size_t B = block_rows(D, K, sizeof(T));
   std::vector<std::unique_ptr<T[]>> scratch(parts);

@@ -19,6 +19,10 @@ enum class Isa : int { scalar = 0, avx2 = 1, neon = 2, avx512 = 3 };
 // KD is acc[k * D + d] (transposed; long contiguous runs along D when K is small).
 enum class GradLayout : int { DK = 0, KD = 1 };
 
+// From this many classes on, the x86 score tiles run the GEMM form over W (classes along the
+// vector) instead of the dot form over Wt.
+constexpr size_t kWideK = 32;
+
 // W as the kernels see it: W is D×K row-major as the user gave it, Wt is its K×D transpose,
 // packed once per call by the driver so each kernel can use the layout its loop wants.
 template <typename T>
@@ -27,6 +31,9 @@ struct WeightsView {
   const T* Wt;
   size_t D;
   size_t K;
+  // W's row stride in elements: K, or, for a table with aligned_weights, K rounded up to whole
+  // 64-byte lines (the driver's line-aligned copy of W); the scalar and NEON kernels take K.
+  size_t ldw;
 };
 
 template <typename T>
@@ -66,9 +73,11 @@ struct LinearKernels {
   //   the contract: every ISA adds a column's rows alike).
   void (*add_columns)(const T* G, size_t rows, size_t K, double* db);
 
-  // Whether scores wants Wt packed at the same offset within a 64-byte line as X's rows (its tiles
-  // then start each row at an aligned vector: RowPhase in linear_simd.inl); else Wt line-aligned.
-  bool wt_at_x_offset;
+  // Whether scores wants its weights aligned: Wt packed at the same offset within a 64-byte line
+  // as X's rows (its tiles then start each row at an aligned vector: RowPhase in linear_simd.inl),
+  // and W copied to rows of whole lines (ldw) where K's rows are not. Else Wt line-aligned, W as
+  // given (ldw = K).
+  bool aligned_weights;
 };
 
 // The portable row steps (linear_scalar.cpp), which the AVX2 and NEON tables use too: K-long rows

@@ -33,8 +33,8 @@
 //               DK (acc[d*K + k]), tile of 6 d's × kWideVectors vectors of classes, broadcasts of
 //               X[r][d], rows inside.
 
-// From this many classes on, the GEMM forms (classes along the vector) win over the dot forms.
-constexpr size_t kWideK = 32;
+// kWideK (kernels.hpp): from that many classes on, the GEMM forms (classes along the vector) win
+// over the dot forms.
 
 // The next block's cache lines, requested into L2 a few at a time during a gradient update: `per`
 // lines every `every` rows of a tile, so that the whole block is asked for once over the update
@@ -243,7 +243,7 @@ void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, si
 // ------------------------------------------------------------------------------------------------
 
 template <class A, int R, int NV, bool MASK>
-void gemm_tile(const typename A::T* X, size_t D, const typename A::T* Wm, size_t K, size_t k0,
+void gemm_tile(const typename A::T* X, size_t D, const typename A::T* Wm, size_t ldw, size_t K, size_t k0,
                const typename A::T* bias, typename A::T* S, typename A::M mlast) {
   using T = typename A::T;
   using V = typename A::V;
@@ -254,7 +254,7 @@ void gemm_tile(const typename A::T* X, size_t D, const typename A::T* Wm, size_t
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = A::zero();
   const T* wp = Wm + k0;
-  for (size_t d = 0; d < D; ++d, wp += K) {
+  for (size_t d = 0; d < D; ++d, wp += ldw) {
     V wv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
@@ -288,19 +288,19 @@ void gemm_tile(const typename A::T* X, size_t D, const typename A::T* Wm, size_t
 }
 
 template <class A, int NV, bool MASK>
-void gemm_cols(const typename A::T* X, size_t rows, size_t D, const typename A::T* Wm, size_t K,
-               size_t k0, const typename A::T* bias, typename A::T* S, typename A::M mlast) {
+void gemm_cols(const typename A::T* X, size_t rows, size_t D, const typename A::T* Wm, size_t ldw,
+               size_t K, size_t k0, const typename A::T* bias, typename A::T* S, typename A::M mlast) {
   constexpr size_t R = 6;
   size_t r = 0;
-  for (; r + R <= rows; r += R) gemm_tile<A, 6, NV, MASK>(X + r * D, D, Wm, K, k0, bias, S + r * K, mlast);
+  for (; r + R <= rows; r += R) gemm_tile<A, 6, NV, MASK>(X + r * D, D, Wm, ldw, K, k0, bias, S + r * K, mlast);
   const auto* Xr = X + r * D;
   auto* Sr = S + r * K;
   switch (rows - r) {
-    case 5: gemm_tile<A, 5, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 4: gemm_tile<A, 4, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 3: gemm_tile<A, 3, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 2: gemm_tile<A, 2, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
-    case 1: gemm_tile<A, 1, NV, MASK>(Xr, D, Wm, K, k0, bias, Sr, mlast); break;
+    case 5: gemm_tile<A, 5, NV, MASK>(Xr, D, Wm, ldw, K, k0, bias, Sr, mlast); break;
+    case 4: gemm_tile<A, 4, NV, MASK>(Xr, D, Wm, ldw, K, k0, bias, Sr, mlast); break;
+    case 3: gemm_tile<A, 3, NV, MASK>(Xr, D, Wm, ldw, K, k0, bias, Sr, mlast); break;
+    case 2: gemm_tile<A, 2, NV, MASK>(Xr, D, Wm, ldw, K, k0, bias, Sr, mlast); break;
+    case 1: gemm_tile<A, 1, NV, MASK>(Xr, D, Wm, ldw, K, k0, bias, Sr, mlast); break;
     default: break;
   }
 }
@@ -331,18 +331,18 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
   // for a few leftover classes cost as much as 20 full classes: 6 accumulators cannot hide the FMA
   // latency.)
   constexpr int NV = A::kWideVectors;
-  for (; k0 + NV * W <= K; k0 += NV * W) gemm_cols<A, NV, false>(X, rows, D, w.W, K, k0, bias, S, full);
+  for (; k0 + NV * W <= K; k0 += NV * W) gemm_cols<A, NV, false>(X, rows, D, w.W, w.ldw, K, k0, bias, S, full);
   const size_t rem = K - k0;
   const typename A::M last = A::mask(rem % W == 0 ? W : rem % W);
   switch ((rem + W - 1) / W) {
     case 4:
-      if constexpr (NV >= 4) gemm_cols<A, 4, true>(X, rows, D, w.W, K, k0, bias, S, last);
+      if constexpr (NV >= 4) gemm_cols<A, 4, true>(X, rows, D, w.W, w.ldw, K, k0, bias, S, last);
       break;
     case 3:
-      if constexpr (NV >= 3) gemm_cols<A, 3, true>(X, rows, D, w.W, K, k0, bias, S, last);
+      if constexpr (NV >= 3) gemm_cols<A, 3, true>(X, rows, D, w.W, w.ldw, K, k0, bias, S, last);
       break;
-    case 2: gemm_cols<A, 2, true>(X, rows, D, w.W, K, k0, bias, S, last); break;
-    case 1: gemm_cols<A, 1, true>(X, rows, D, w.W, K, k0, bias, S, last); break;
+    case 2: gemm_cols<A, 2, true>(X, rows, D, w.W, w.ldw, K, k0, bias, S, last); break;
+    case 1: gemm_cols<A, 1, true>(X, rows, D, w.W, w.ldw, K, k0, bias, S, last); break;
     default: break;
   }
 }

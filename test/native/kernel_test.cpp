@@ -154,7 +154,7 @@ void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const Lin
             fill(W, rng, xs);
             fill(b, rng, xs);
             transpose(W.p, D, K, Wt.p);
-            const WeightsView<T> wv{W.p, Wt.p, D, K};
+            const WeightsView<T> wv{W.p, Wt.p, D, K, K};
             const T* bias = with_bias ? b.p : nullptr;
             kern.scores(X.p, rows, wv, bias, S.p, X.p, rows);
             ref.scores(X.p, rows, wv, bias, Sref.p, nullptr, 0);
@@ -598,7 +598,7 @@ void test_x_placement(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
             std::copy(w.begin(), w.end(), W.p);
             std::copy(g.begin(), g.end(), G.p);
             std::copy(b.begin(), b.end(), B.p);
-            const WeightsView<T> wv{W.p, Wt.p, D, K};
+            const WeightsView<T> wv{W.p, Wt.p, D, K, K};
             std::vector<T> S(rows * K);
             kern.scores(X.p, rows, wv, B.p, S.data(), X.p, rows);
             std::vector<T> A[2];
