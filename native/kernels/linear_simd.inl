@@ -78,16 +78,16 @@ struct NextRows {
 
 // Where a block's rows start within a vector-aligned block of memory. A large typed array's data
 // starts 16 bytes past a cache line, so every 512-bit load of X spanned two lines. When every row
-// starts at the same offset p (elements) within a
-// vector (D · sizeof(T) a multiple of the vector's bytes), the small-K tiles start each row with the
-// aligned vector that holds its first element, lanes [0, p) masked off, and go on with aligned
-// loads. The score accumulators' lane l then sums the elements d ≡ l − p (mod W), the ones lane
-// (l − p) mod W sums from an aligned X, in the same order, with no other operation on them (the
-// head and tail use masked FMAs): the accumulator is the aligned one rotated by p lanes, and the
-// horizontal sum (a butterfly, see A's hsum above) is the same for every rotation. So the scores
-// are bitwise those of an aligned X: results never depend on where X sits in memory. The
-// gradient tiles sum each element's rows alone, so any split of D gives the same bits; they start
-// their aligned tiles after a masked head of W − p columns. The driver packs Wt at X's offset.
+// starts at the same offset p (elements) within a vector (D · sizeof(T) a multiple of the vector's
+// bytes), the small-K tiles start each row with the aligned vector that holds its first element,
+// lanes [0, p) masked off, and go on with aligned loads. The score accumulators' lane l then sums
+// the elements d ≡ l − p (mod W), the ones lane (l − p) mod W sums from an aligned X, in the same
+// order, with no other operation on them (the head and tail use masked FMAs): the accumulator is
+// the aligned one rotated by p lanes, and the horizontal sum (a butterfly, see A's hsum above) is
+// the same for every rotation. So the scores are bitwise those of an aligned X: results never
+// depend on where X sits in memory. The gradient tiles sum each element's rows alone, so any split
+// of D gives the same bits; they start their aligned tiles after a masked head of W − p columns.
+// The driver packs Wt at X's offset.
 // Measured (bench/ab.cjs through Node, avx512, one thread, Intel Xeon, 8–10 rounds, time against
 // the unaligned tiles): mnist float32 0.84× and 0.82×, float64 0.93× and 0.87×; cifar float32 1.02×
 // and 1.01×, float64 0.87× and 0.93×; scores mnist 0.94×, 0.97×; tiny 1.00×. AVX2 (kAlignRows
