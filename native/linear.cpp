@@ -74,6 +74,25 @@ const T* weights_at(const T* W, size_t D, size_t K, size_t ldw, T* buffer) {
   return out;
 }
 
+// The weights of a scores or predict call, in buffers of its own (loss_grad packs them into its
+// one scratch allocation instead).
+template <typename T>
+struct CallWeights {
+  std::unique_ptr<T[]> Wt_buffer, W_buffer;
+  WeightsView<T> view{};
+
+  bool pack(const LinearKernels<T>& kern, const T* X, size_t D, const T* W, size_t K) {
+    const size_t ldw = weight_stride(kern, K);
+    Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
+    W_buffer = try_alloc<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
+    if (!Wt_buffer || !W_buffer) return false;
+    T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
+    transpose(W, D, K, Wt);
+    view = {weights_at(W, D, K, ldw, W_buffer.get()), Wt, D, K, ldw};
+    return true;
+  }
+};
+
 // A part's row range: part p of `parts` takes rows [N*p/parts, N*(p+1)/parts).
 inline size_t part_begin(size_t N, size_t p, size_t parts) {
   return static_cast<size_t>((static_cast<unsigned __int128>(N) * p) / parts);
@@ -423,13 +442,9 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
 template <typename T>
 bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
             const T* b, T* S, size_t threads) {
-  const size_t ldw = weight_stride(kern, K);
-  auto Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
-  auto W_buffer = try_alloc<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
-  if (!Wt_buffer || !W_buffer) return false;
-  T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
-  transpose(W, D, K, Wt);
-  const WeightsView<T> wv{weights_at(W, D, K, ldw, W_buffer.get()), Wt, D, K, ldw};
+  CallWeights<T> weights;
+  if (!weights.pack(kern, X, D, W, K)) return false;
+  const WeightsView<T> wv = weights.view;
   const size_t parts = parts_for(N, D, K, threads);
   // In blocks of rows, as the fused pass: a kernel that sweeps W once per tile of classes then
   // reads each block of X from cache, not from memory once per tile.
@@ -483,13 +498,9 @@ bool softmax(const LinearKernels<T>& kern, const T* S, size_t N, size_t K, T* P,
 template <typename T>
 bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
              const T* b, int32_t* out, size_t threads) {
-  const size_t ldw = weight_stride(kern, K);
-  auto Wt_buffer = try_alloc<T>(D * K + kWtSlack<T>);
-  auto W_buffer = try_alloc<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
-  if (!Wt_buffer || !W_buffer) return false;
-  T* Wt = packed_at(kern, Wt_buffer.get(), X, D);
-  transpose(W, D, K, Wt);
-  const WeightsView<T> wv{weights_at(W, D, K, ldw, W_buffer.get()), Wt, D, K, ldw};
+  CallWeights<T> weights;
+  if (!weights.pack(kern, X, D, W, K)) return false;
+  const WeightsView<T> wv = weights.view;
   const size_t parts = parts_for(N, D, K, threads);
   const size_t B = block_rows(D, K, sizeof(T));
   std::vector<std::unique_ptr<T[]>> scratch(parts);
