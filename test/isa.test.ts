@@ -27,6 +27,27 @@ function sizesAround(width: number): number[] {
   return [...s];
 }
 
+/** A random problem of the shape (W scaled so that scores have unit spread) and its labels. */
+function randomProblem(dtype: Dtype, N: number, D: number, K: number, next: () => number) {
+  const X = randomMatrix(dtype, N, D, next);
+  const W = randomMatrix(dtype, D, K, next, 1 / Math.sqrt(D));
+  const b = randomMatrix(dtype, 1, K, next).data;
+  const y = randomLabels(N, K, next);
+  return { X, W, b, y };
+}
+
+/** lossAndGradients on one thread, held to the reference within the dtype's tolerances. */
+function lossNearReference(dtype: Dtype, p: ReturnType<typeof randomProblem>, what: string) {
+  const { X, W, b, y } = p;
+  const got = lossAndGradients(X, y, W, b, { threads: 1 });
+  const want = reference.lossAndGradients(X, y, W, b);
+  const tol = lossTolerances(dtype, X, W, b);
+  expect(Math.abs(got.loss - want.loss), what).toBeLessThanOrEqual(tol.loss);
+  expectAllClose(got.dW.data, want.dW.data, tol.dW, `dW ${what}`);
+  expectAllClose(got.db!, want.db!, tol.db, `db ${what}`);
+  return got;
+}
+
 describe.each(SUPPORTED)('ISA %s', (isa) => {
   test('is active when forced', () => {
     native().selectIsa(isa);
@@ -46,16 +67,7 @@ describe.each(SUPPORTED)('ISA %s', (isa) => {
         for (const K of [1, 2, 3, 10, 17, ...sizes.filter((s) => s % 5 === 0)]) {
           const next = rng(D * 131 + K);
           const N = 1 + ((D * 7 + K) % 23);
-          const X = randomMatrix(dtype, N, D, next);
-          const W = randomMatrix(dtype, D, K, next, 1 / Math.sqrt(D));
-          const b = randomMatrix(dtype, 1, K, next).data;
-          const y = randomLabels(N, K, next);
-          const got = lossAndGradients(X, y, W, b, { threads: 1 });
-          const want = reference.lossAndGradients(X, y, W, b);
-          const tol = lossTolerances(dtype, X, W, b);
-          expect(Math.abs(got.loss - want.loss), `D=${D} K=${K}`).toBeLessThanOrEqual(tol.loss);
-          expectAllClose(got.dW.data, want.dW.data, tol.dW, `dW D=${D} K=${K}`);
-          expectAllClose(got.db!, want.db!, tol.db, `db D=${D} K=${K}`);
+          lossNearReference(dtype, randomProblem(dtype, N, D, K, next), `D=${D} K=${K}`);
         }
       }
     });
@@ -100,16 +112,9 @@ describe.each(SUPPORTED)('ISA %s', (isa) => {
         [5, 8, 1],
         [6, 33, 10],
       ] as const) {
-        const next = rng(N * 7919 + D * 31 + K);
-        const X0 = randomMatrix(dtype, N, D, next);
-        const W = randomMatrix(dtype, D, K, next, 1 / Math.sqrt(D));
-        const b = randomMatrix(dtype, 1, K, next).data;
-        const y = randomLabels(N, K, next);
-        const want = lossAndGradients(X0, y, W, b, { threads: 1 });
-        const ref = reference.lossAndGradients(X0, y, W, b);
-        const tol = lossTolerances(dtype, X0, W, b);
-        expect(Math.abs(want.loss - ref.loss), `N=${N} D=${D} K=${K}`).toBeLessThanOrEqual(tol.loss);
-        expectAllClose(want.dW.data, ref.dW.data, tol.dW, `dW N=${N} D=${D} K=${K}`);
+        const problem = randomProblem(dtype, N, D, K, rng(N * 7919 + D * 31 + K));
+        const { X: X0, W, b, y } = problem;
+        const want = lossNearReference(dtype, problem, `N=${N} D=${D} K=${K}`);
         const S0 = scores(X0, W, b, { threads: 1 });
         const p0 = predict(X0, W, b);
         for (let shift = 1; shift < 64 / X0.data.BYTES_PER_ELEMENT; shift++) {
