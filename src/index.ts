@@ -6,6 +6,7 @@ export type {
   Dtype,
   FloatArray,
   Labels,
+  LossCallOptions,
   LossOptions,
   LossResult,
   Matrix,

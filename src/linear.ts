@@ -3,8 +3,8 @@
 import { native, threadsFor } from './backend.js';
 import { codedError, rangeError, withCallerStack } from './errors.js';
 import { decodeOutcome } from './loader.js';
-import { allocate, checkModel, finalizeSums, prepareLoss, sumsLength, targetRowError, type PreparedLoss } from './prepare.js';
-import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from './types.js';
+import { allocate, checkModel, finalizeSums, prepareLoss, sumsLength, targetRowError, type GradientOut, type PreparedLoss } from './prepare.js';
+import type { FloatArray, LossCallOptions, LossResult, Matrix, Targets } from './types.js';
 import { checkMatrix, checkOptionsObject, dtypeOf } from './validate.js';
 
 /** Wraps a typed array as a validated row-major matrix (no copy). */
@@ -67,9 +67,19 @@ function nativeArgs(p: PreparedLoss, sync: boolean): { args: PreparedLoss['args'
   return { args, sums, rowLosses };
 }
 
+/** options.out of an async call could have been transferred (detached) while the pass ran. */
+function checkOutAlive(out: GradientOut, D: number, K: number): void {
+  for (const [name, array, length] of [['options.out.dW', out.dW, D * K], ['options.out.db', out.db, K]] as const) {
+    if (array && array.length !== length) {
+      throw rangeError('ERR_SHAPE', name, 'a typed array over a live buffer until the call returns', 'one whose ArrayBuffer was detached meanwhile');
+    }
+  }
+}
+
 function lossResult(p: PreparedLoss, sums: Float64Array, rowLosses: FloatArray | null): LossResult {
   const o = p.options;
-  const r = finalizeSums(sums, p.dtype, p.D, p.K, p.W.data, p.b !== null, o.reduction, o.reg, o.regConvention);
+  if (p.out) checkOutAlive(p.out, p.D, p.K);
+  const r = finalizeSums(sums, p.dtype, p.D, p.K, p.W.data, p.b !== null, o.reduction, o.reg, o.regConvention, p.out);
   const result: LossResult = { loss: r.loss, dW: r.dW, db: r.db };
   if (rowLosses) result.losses = rowLosses;
   return result;
@@ -85,9 +95,9 @@ export function lossAndGradients<T extends FloatArray>(
   y: Targets<T>,
   W: Matrix<T>,
   b: T | null,
-  options?: LossOptions,
+  options?: LossCallOptions<T>,
 ): LossResult<T> {
-  const p = prepareLoss(X, y, W, b, options);
+  const p = prepareLoss(X, y, W, b, options, true);
   const { args, sums, rowLosses } = nativeArgs(p, true);
   const error = outcomeError(native().lossGrad(args), p);
   if (error) throw error;
@@ -103,10 +113,10 @@ export async function lossAndGradientsAsync<T extends FloatArray>(
   y: Targets<T>,
   W: Matrix<T>,
   b: T | null,
-  options?: LossOptions,
+  options?: LossCallOptions<T>,
 ): Promise<LossResult<T>> {
   const caller = new Error();
-  const p = prepareLoss(X, y, W, b, options);
+  const p = prepareLoss(X, y, W, b, options, true);
   const { args, sums, rowLosses } = nativeArgs(p, false);
   const outcome = await native().lossGradAsync(args);
   const error = outcomeError(outcome, p);

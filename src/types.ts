@@ -43,6 +43,17 @@ export interface LossOptions extends ThreadOptions {
   bias?: boolean;
 }
 
+/** Options of lossAndGradients and lossAndGradientsAsync: LossOptions, and where to write the gradients. */
+export interface LossCallOptions<T extends FloatArray = FloatArray> extends LossOptions {
+  /**
+   * Arrays of the call's dtype to write the gradients into, instead of new ones: dW (D·K entries,
+   * row-major as W) and db (K entries; only when the model has a bias). The result's dW.data and db
+   * are these arrays. They must not share memory with any input. A new typed array costs V8 about
+   * a microsecond, so a training loop over small batches that reuses them runs faster.
+   */
+  out?: { dW: T; db?: T | null };
+}
+
 export interface LossResult<T extends FloatArray = FloatArray> {
   loss: number;
   dW: Matrix<T>;

@@ -2,7 +2,7 @@
 // plain float64 implementations of ./linear.ts. Imports nothing from the native side.
 import { rangeError } from '../errors.js';
 import { checkModel, firstBadTargetRow, prepareLoss, targetRowError } from '../prepare.js';
-import type { FloatArray, LossOptions, LossResult, Matrix, Targets } from '../types.js';
+import type { FloatArray, LossCallOptions, LossResult, Matrix, Targets } from '../types.js';
 import { checkMatrix, checkOptionsObject } from '../validate.js';
 import * as raw from './linear.js';
 
@@ -31,9 +31,9 @@ export function lossAndGradients<T extends FloatArray>(
   y: Targets<T>,
   W: Matrix<T>,
   b: T | null,
-  options?: LossOptions,
+  options?: LossCallOptions<T>,
 ): LossResult<T> {
-  const p = prepareLoss(X, y, W, b, options);
+  const p = prepareLoss(X, y, W, b, options, true);
   if (!(p.y instanceof Int32Array)) {
     const bad = firstBadTargetRow(p.y);
     if (bad >= 0) throw targetRowError(p.y, bad);
@@ -43,7 +43,14 @@ export function lossAndGradients<T extends FloatArray>(
     const row = r.firstNonFiniteRow;
     throw rangeError('ERR_NON_FINITE', `row ${row} of X`, `a finite loss (check row ${row} of X, and W and b, for NaN or ±Infinity)`, 'a loss that is not finite');
   }
-  const result: LossResult<T> = { loss: r.loss, dW: r.dW as Matrix<T>, db: r.db as T | null };
+  let dW = r.dW as Matrix<T>;
+  let db = r.db as T | null;
+  if (p.out) {
+    p.out.dW.set(dW.data);
+    dW = { data: p.out.dW as T, rows: dW.rows, cols: dW.cols };
+    if (db && p.out.db) db = (p.out.db.set(db), p.out.db as T);
+  }
+  const result: LossResult<T> = { loss: r.loss, dW, db };
   if (r.losses) result.losses = r.losses as T;
   return result;
 }
@@ -53,7 +60,7 @@ export async function lossAndGradientsAsync<T extends FloatArray>(
   y: Targets<T>,
   W: Matrix<T>,
   b: T | null,
-  options?: LossOptions,
+  options?: LossCallOptions<T>,
 ): Promise<LossResult<T>> {
   return lossAndGradients(X, y, W, b, options);
 }
