@@ -9,7 +9,9 @@
 // Usage:
 //   node bench/ab.cjs --a=old/softmax_simd.node [--b=build/Release/softmax_simd.node]
 //        [--op=lossAndGradients|scores|predict|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxD]
-//        [--dtype=float32|float64] [--threads=1] [--rounds=10] [--calls=5]
+//        [--dtype=float32|float64] [--threads=1] [--rounds=10] [--calls=5] [--out=a|b|ab]
+// (--out: lossAndGradients on that side writes into reused gradient arrays, options.out; with the
+// same build on both sides, --out=b measures what the option saves.)
 // (labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output; with --fresh,
 // into a new one per call.)
 'use strict';
@@ -26,6 +28,7 @@ const dtype = arg('dtype', 'float32');
 const threads = Number(arg('threads', '1'));
 const calls = Number(arg('calls', '5'));
 const fresh = argv.includes('--fresh');
+const outSides = arg('out', '').toUpperCase();
 
 function child() {
   const softmax = require('..');
@@ -59,7 +62,11 @@ function child() {
       run = () => (last = softmax.predict(p.X, p.W, p.b, { threads }));
       result = () => last.reduce((s, v) => s + v, 0);
     } else {
-      run = () => (last = softmax.lossAndGradients(p.X, p.y, p.W, p.b, { reg: REG, threads }));
+      const Arr = dtype === 'float32' ? Float32Array : Float64Array;
+      const side = arg('side', '');
+      const o = { reg: REG, threads };
+      if (side && outSides.includes(side)) o.out = { dW: new Arr(shape.D * shape.K), db: p.b ? new Arr(shape.K) : null };
+      run = () => (last = softmax.lossAndGradients(p.X, p.y, p.W, p.b, o));
       result = () => last.loss;
     }
   }
@@ -84,7 +91,7 @@ function parent() {
   const times = { A: [], B: [] };
   const seen = {};
   const once = (which) => {
-    const out = execFileSync(process.execPath, [__filename, '--child', ...argv], {
+    const out = execFileSync(process.execPath, [__filename, '--child', `--side=${which}`, ...argv], {
       env: { ...process.env, SOFTMAX_SIMD_BINARY: builds[which] },
       encoding: 'utf8',
     });
@@ -101,7 +108,8 @@ function parent() {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
   const wins = times.B.filter((t, i) => t < times.A[i]).length;
-  console.log(`${op} ${shapeName} ${dtype} threads=${threads}, ${rounds} rounds (AB/BA alternating), best of ${calls} samples per round`);
+  const outNote = outSides ? `, options.out on ${outSides.split('').join(' and ')}` : '';
+  console.log(`${op} ${shapeName} ${dtype} threads=${threads}${outNote}, ${rounds} rounds (AB/BA alternating), best of ${calls} samples per round`);
   for (const w of ['A', 'B']) {
     console.log(`  ${w} ${builds[w]} (isa ${seen[w].isa}): fastest ${Math.min(...times[w]).toPrecision(4)} ms, median ${median(times[w]).toPrecision(4)} ms, result ${seen[w].result}`);
   }

@@ -44,7 +44,12 @@ test('worker_threads load the addon at once and compute right', () => {
 });
 
 test('workers terminated (or exiting) with async calls queued and running: the process survives', () => {
-  const r = run('terminate');
+  // Under the sanitizers, no leak check at this child's exit: LeakSanitizer's tracer, stopping the
+  // world while worker threads are being torn down, can itself crash ("Tracer caught signal 11 …
+  // LeakSanitizer has encountered a fatal error", google/sanitizers#1353; seen once in CI here).
+  // AddressSanitizer still checks every access; the other children keep the leak check.
+  const sanitized = process.env.SOFTMAX_SIMD_SANITIZED;
+  const r = run('terminate', sanitized ? { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? ''}:detect_leaks=0` } : {});
   expect(r.rounds).toBe(6);
   expect(r.wrong).toBe(0);
 });
