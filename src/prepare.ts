@@ -44,8 +44,12 @@ function overlaps(a: ArrayBufferView, aBuffer: ArrayBufferLike, b: unknown): boo
 
 /** A live typed array of the dtype and length, or checkVector's error (its messages built only then). */
 function checkOutArray(name: string, value: unknown, length: number, dtype: Dtype, what: () => string): FloatArray {
-  const ok = (dtype === 'float32' ? value instanceof Float32Array : value instanceof Float64Array) && (value as FloatArray).length === length;
-  // A detached array has length 0 and every length checked here is at least 1.
+  // A detached array has length 0 and every length checked here is at least 1; a view over a
+  // resizable ArrayBuffer is refused as for every input (checkVector says so).
+  const ok =
+    (dtype === 'float32' ? value instanceof Float32Array : value instanceof Float64Array) &&
+    (value as FloatArray).length === length &&
+    (value as FloatArray & { buffer: { resizable?: boolean } }).buffer.resizable !== true;
   return ok ? (value as FloatArray) : checkVector(name, value, length, dtype, what());
 }
 

@@ -48,8 +48,9 @@ export interface LossCallOptions<T extends FloatArray = FloatArray> extends Loss
   /**
    * Arrays of the call's dtype to write the gradients into, instead of new ones: dW (D·K entries,
    * row-major as W) and db (K entries; only when the model has a bias). The result's dW.data and db
-   * are these arrays. They must not share memory with any input. A new typed array costs V8 about
-   * a microsecond, so a training loop over small batches that reuses them runs faster.
+   * are these arrays. They must not share memory with any input. A loop that reuses them allocates
+   * nothing per call for the gradients. An async call writes them when it settles: two calls in
+   * flight with the same arrays write the same memory, the later one last.
    */
   out?: { dW: T; db?: T | null };
 }

@@ -114,7 +114,7 @@ describe('bad out arrays: a clear error naming them, and nothing written', () =>
     const bad = { data: Float32Array.from(X.data), rows: X.rows, cols: X.cols };
     bad.data[5 * 3 + 1] = Infinity;
     const message = 'Expected a finite loss (check row 5 of X, and W and b, for NaN or ±Infinity) for row 5 of X but received a loss that is not finite';
-    for (const fn of [lossAndGradients, lossAndGradientsAsync]) {
+    for (const fn of [lossAndGradients, lossAndGradientsAsync, reference.lossAndGradients]) {
       const out = { dW: array(dtype, 12).fill(7), db: array(dtype, 4).fill(7) };
       await expect(async () => fn(bad, y, W, b, { out })).rejects.toThrow(message);
       expect(out.dW.every((v) => v === 7) && out.db.every((v) => v === 7)).toBe(true);
@@ -126,6 +126,14 @@ describe('bad out arrays: a clear error naming them, and nothing written', () =>
     const pending = lossAndGradientsAsync(X, y, W, b, { out });
     structuredClone(out.dW.buffer, { transfer: [out.dW.buffer as ArrayBuffer] });
     await expect(pending).rejects.toThrow('Expected a typed array over a live buffer until the call returns for options.out.dW but received one whose ArrayBuffer was detached meanwhile');
+  });
+
+  test('a view over a resizable ArrayBuffer is refused, as for every input', () => {
+    const resizable = new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(64, { maxByteLength: 128 });
+    const out = { dW: new Float32Array(resizable, 0, 12), db: array(dtype, 4) };
+    expect(() => lossAndGradients(X, y, W, b, { out })).toThrow(
+      'Expected a typed array over a fixed-length ArrayBuffer or a SharedArrayBuffer for options.out.dW but received one over a resizable ArrayBuffer',
+    );
   });
 
   test('the accumulator and the classifier take no out option (their gradients are their own)', () => {
