@@ -3,7 +3,8 @@
 // machine, where runs of one binary minutes apart can differ by 30%. Each round times A and B in
 // fresh child processes (SOFTMAX_SIMD_BINARY selects the build), in the order AB on even rounds and
 // BA on odd ones, so that a slow spell of the host falls on both; each child warms up, then reports
-// its fastest of `--calls` samples (a sample: one call, or as many as last 20 ms for short calls). The report: each build's fastest and median round, the ratio of
+// its fastest of `--calls` samples (a sample: one call, or as many as last 20 ms for short calls), after at least
+// 300 ms of warm-up calls. The report: each build's fastest and median round, the ratio of
 // the medians (B / A), in how many rounds B beat A, and both builds' results (they must agree).
 //
 // Usage:
@@ -70,7 +71,10 @@ function child() {
       result = () => last.loss;
     }
   }
-  // Warm-up, and enough calls per sample for a sample to last at least 20 ms (tiny calls take µs).
+  // Warm-up: at least 300 ms of calls, so that V8 has optimized the call path of µs-long calls (with
+  // 20 ms, tiny calls were measured half-optimized); then enough calls per sample for a sample to
+  // last at least 20 ms.
+  for (let t = now(); (run(), now() - t < 300); );
   let reps = 1;
   for (let t = now(); (run(), now() - t < 20); ) ++reps;
   let best = Infinity;
