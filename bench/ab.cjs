@@ -12,7 +12,7 @@
 //        [--op=lossAndGradients|scores|predict|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxD]
 //        [--dtype=float32|float64] [--threads=1] [--rounds=10] [--calls=5] [--out=a|b|ab]
 // (--out: lossAndGradients on that side writes into reused gradient arrays, options.out; with the
-// same build on both sides, --out=b measures what the option saves.)
+// same build on both sides, --out=b compares calls with and without it.)
 // (labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output; with --fresh,
 // into a new one per call.)
 'use strict';

@@ -180,9 +180,12 @@ export interface GramArgs {
 
 export const GRAM_OPTION_KEYS = ['rows', 'threads', 'out'] as const;
 
-/** Whether two views share any byte of memory. */
-function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+/**
+ * Whether two views share any byte of memory. `aBuffer`: a's buffer, for a caller that checks a
+ * against many views (a typed array's getters cost tens of ns each in a µs-long call).
+ */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView, aBuffer: ArrayBufferLike = a.buffer): boolean {
+  return aBuffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 /** The most elements one result may hold (the Node-API typed-array limit this package keeps). */
