@@ -21,8 +21,8 @@
 //   scores      K < kWideK: dot products along D with the packed transpose Wt (K×D), register
 //               block of kDotRows rows × kDotClasses classes (AVX2 4 × 3, AVX-512 4 × 5: K = 10 in
 //               two tiles), one vector accumulator per (row, class), horizontal
-//               sums at the end; given the caller's next rows (a scores-only pass), the first class
-//               group asks for them into L2 as it goes (NextRows). K >= kWideK: GEMM
+//               sums at the end; given the caller's next rows (a scores-only pass), every class
+//               group asks for its share of them into L2 as it goes (NextRows). K >= kWideK: GEMM
 //               broadcast form over W (D×K): tile of 6 rows × kWideVectors vectors of classes,
 //               broadcasts of X[r][d].
 //   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of kGradClasses classes (AVX2 5,
@@ -46,7 +46,7 @@
 // 39 → 38, float64 81 → 76), the best run by 0–10%; profiles show the first class group's share
 // cut by more than half, part of it moved into the update itself. On Zen 5 with the 4 × 5 score
 // tile (bench/ab.cjs, avx512): mnist float32 0.93×, cifar 0.92× the time without it. A scores-only
-// pass asks for its next block the same way, from the score tile (dot_tile's PF).
+// pass asks for its next block the same way, from the score tiles (dot_tile's PF).
 struct NextRows {
   const char* cur = nullptr;
   const char* end = nullptr;
@@ -114,7 +114,12 @@ struct RowPhase {
 // ------------------------------------------------------------------------------------------------
 
 // PF: the tile asks for the caller's next rows (`next`, into L2, spread over its steps) as it goes;
-// the first class group of each row group does, in a scores-only pass. In the fused pass the
+// every class group of each row group does, in a scores-only pass. When only the first group asked
+// (K = 10: half the pass), it asked for the whole next block at faster than memory delivers on
+// Zen 4 (one core: 4 lines per 20 FMAs, ~46 GB/s, against ~30 GB/s). Spread over every group,
+// measured side by side (bench/ab.cjs, one thread, Zen 4): scores mnist float32 0.98× and 0.90×
+// the time (B faster in 8 of 12 and 12 of 16 rounds), float64 0.96× (10 of 12), predict mnist
+// float64 0.95× (10 of 12); cifar float32 1.00×, avx2 mnist 0.99×; results unchanged. In the fused pass the
 // gradient update asks for them instead (NextRows above), and a tile that also pulled its next row
 // group into L1 (as this one once did) evicted Wt, which with the rows fills Zen 5's 48 KiB L1:
 // without that, perf_probe mnist float32 15.8 → 14.7 ms, float64 33.5 → 30.0, cifar float32 12.4 →
@@ -203,14 +208,15 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
       S[i * K + k0 + j] = (bias ? bias[k0 + j] : T(0)) + A::hsum(acc[i][j]);
 }
 
-template <class A, int R, int C>
+template <class A, int R, int C, bool PF = false>
 void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0, size_t n,
-                      const typename A::T* bias, typename A::T* S, size_t K, const RowPhase<A>& ph) {
+                      const typename A::T* bias, typename A::T* S, size_t K, const RowPhase<A>& ph,
+                      NextRows* next = nullptr) {
   if constexpr (C > 0) {
     if (n == static_cast<size_t>(C))
-      dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K, ph);
+      dot_tile<A, R, C, PF>(X, D, Wt, k0, bias, S, K, ph, next);
     else
-      dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, n, bias, S, K, ph);
+      dot_classes_tail<A, R, C - 1, PF>(X, D, Wt, k0, n, bias, S, K, ph, next);
   }
 }
 
@@ -219,9 +225,10 @@ void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
               const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph, NextRows* next) {
   constexpr int C = A::kDotClasses;
   size_t k0 = 0;
-  if (next && K >= C) {
-    dot_tile<A, R, C, true>(X, D, Wt, 0, bias, S, K, ph, next);
-    k0 = C;
+  if (next) {
+    for (; k0 + C <= K; k0 += C) dot_tile<A, R, C, true>(X, D, Wt, k0, bias, S, K, ph, next);
+    if (k0 < K) dot_classes_tail<A, R, C - 1, true>(X, D, Wt, k0, K - k0, bias, S, K, ph, next);
+    return;
   }
   for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K, ph);
   if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K, ph);
@@ -314,9 +321,10 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
   if (rows == 0 || K == 0) return;
   if (K < kWideK) {
     constexpr size_t R = A::kDotRows;
-    // Steps of the first class group over the block's whole row groups, which ask for the next rows.
-    NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * ((D + W - 1) / W));
-    NextRows* pf = next_rows_ptr && K >= static_cast<size_t>(A::kDotClasses) ? &next : nullptr;
+    // Steps of every class group over the block's whole row groups, which ask for the next rows.
+    const size_t groups = (K + A::kDotClasses - 1) / A::kDotClasses;
+    NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * ((D + W - 1) / W) * groups);
+    NextRows* pf = next_rows_ptr ? &next : nullptr;
     const RowPhase<A> ph(X, D);
     size_t r = 0;
     for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, ph, pf);
