@@ -36,9 +36,9 @@
 // kWideK (kernels.hpp): from that many classes on, the GEMM forms (classes along the vector) win
 // over the dot forms.
 
-// The next block's cache lines, requested into L2 a few at a time during a gradient update: `per`
-// lines every `every` rows of a tile, so that the whole block is asked for once over the update
-// (spread, not in one burst, which would stall on the core's few outstanding misses). The first
+// The next block's cache lines, requested into L2 a few at a time during a gradient update, evenly
+// over its row steps (a fixed-point share of lines per step, so that the last line is asked for by
+// the last step: spread, not in one burst, which would stall on the core's few outstanding misses). The first
 // class group of the next block's scores then reads X from L2: without it, that group waited for
 // memory while the rest of the pass kept the core busy without any memory traffic. Measured on a
 // noisy Zen 3 (perf_probe, one thread, 6 interleaved runs each, CPU time): the mean time fell 5–10%
@@ -48,31 +48,30 @@
 // tile (bench/ab.cjs, avx512): mnist float32 0.93×, cifar 0.92× the time without it. A scores-only
 // pass asks for its next block the same way, from the score tiles (dot_tile's PF).
 struct NextRows {
-  const char* cur = nullptr;
-  const char* end = nullptr;
-  size_t every = 1, per = 0, countdown = 1;
+  uintptr_t first_line = 0;  // address of the line holding the first byte
+  size_t lines = 0;          // lines touched, counting the partial ones at both ends
+  size_t rate = 0;           // lines per step in 1/65536ths, rounded up
+  // Progress, shared by the tiles of one pass: each copies it into registers and writes it back.
+  size_t done = 0;  // lines asked for
+  size_t due = 0;   // lines owed by now, in 1/65536ths
 
-  // Spreads `bytes` from p over `steps` row steps.
+  // Spreads the lines of `bytes` from p over `steps` row steps.
   NextRows(const void* p, size_t bytes, size_t steps) {
     if (p == nullptr || bytes == 0 || steps == 0) return;
-    cur = static_cast<const char*>(p);
-    end = cur + bytes;
-    // Lines touched, counting the partial ones at both ends (rows need not start on a line).
-    const size_t lines = (reinterpret_cast<uintptr_t>(end) + 63) / 64 - reinterpret_cast<uintptr_t>(cur) / 64;
-    every = steps > lines ? steps / lines : 1;
-    per = (lines + steps / every - 1) / (steps / every);
-    countdown = every;
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+    first_line = at & ~uintptr_t(63);
+    lines = (at + bytes + 63) / 64 - at / 64;
+    rate = ((lines << 16) + steps - 1) / steps;
   }
 
-  // One row step of a tile, on the tile's own copies of cur and countdown (kept in registers):
-  // every `every` steps, `per` more lines.
-  void step(const char*& pf, size_t& left) const {
-    if (pf >= end || --left != 0) return;
-    left = every;
-    for (size_t i = 0; i < per && pf < end; ++i) {
-      _mm_prefetch(pf, _MM_HINT_T1);
-      pf += end - pf > 64 ? 64 : end - pf;  // never past the end, even as a pointer
-    }
+  // One row step of a tile, on the tile's own copies of done and due. The line's address is
+  // formed as an integer (the first line starts before p): a prefetch never faults and is never
+  // a read the program sees.
+  void step(size_t& n, size_t& owed) const {
+    if (n >= lines) return;
+    owed += rate;
+    for (; n < lines && (n << 16) < owed; ++n)
+      _mm_prefetch(reinterpret_cast<const char*>(first_line + n * 64), _MM_HINT_T1);
   }
 };
 
@@ -142,8 +141,8 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
   for (int i = 0; i < R; ++i) x[i] = X + i * D;
 #pragma GCC unroll 16
   for (int j = 0; j < C; ++j) w[j] = Wt + (k0 + j) * D;
-  const char* pf = PF ? next->cur : nullptr;
-  size_t countdown = PF ? next->countdown : 0;
+  size_t pf_done = PF ? next->done : 0;
+  size_t pf_due = PF ? next->due : 0;
   size_t d = 0;
   if constexpr (A::kAlignRows) {
     if (ph.p != 0) {
@@ -163,7 +162,7 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
     }
   }
   for (; d + W <= D; d += W) {
-    if constexpr (PF) next->step(pf, countdown);
+    if constexpr (PF) next->step(pf_done, pf_due);
     V xv[R];
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
@@ -181,8 +180,8 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
     }
   }
   if constexpr (PF) {
-    next->cur = pf;
-    next->countdown = countdown;
+    next->done = pf_done;
+    next->due = pf_due;
   }
   if (d < D) {
     const typename A::M m = A::mask(D - d);
@@ -321,11 +320,13 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
   if (rows == 0 || K == 0) return;
   if (K < kWideK) {
     constexpr size_t R = A::kDotRows;
-    // Steps of every class group over the block's whole row groups, which ask for the next rows.
-    const size_t groups = (K + A::kDotClasses - 1) / A::kDotClasses;
-    NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * ((D + W - 1) / W) * groups);
-    NextRows* pf = next_rows_ptr ? &next : nullptr;
+    // The steps that ask for the next rows: the main loop of every class group's tile over the
+    // block's whole row groups (the masked head and tail steps do not ask).
     const RowPhase<A> ph(X, D);
+    const size_t groups = (K + A::kDotClasses - 1) / A::kDotClasses;
+    const size_t tile_steps = ph.p != 0 ? D / W - 1 : D / W;
+    NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * tile_steps * groups);
+    NextRows* pf = next_rows_ptr ? &next : nullptr;
     size_t r = 0;
     for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, ph, pf);
     if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K, ph);
@@ -377,10 +378,10 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
     }
   const T* xp = Xd;
   const T* gp = G + k0;
-  const char* pf = next.cur;
-  size_t countdown = next.countdown;
+  size_t pf_done = next.done;
+  size_t pf_due = next.due;
   for (size_t r = 0; r < rows; ++r, xp += ldx, gp += K) {
-    next.step(pf, countdown);
+    next.step(pf_done, pf_due);
     V xv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
@@ -392,8 +393,8 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
       for (int v = 0; v < NV; ++v) a[j][v] = A::fma(g, xv[v], a[j][v]);
     }
   }
-  next.cur = pf;
-  next.countdown = countdown;
+  next.done = pf_done;
+  next.due = pf_due;
 #pragma GCC unroll 16
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
@@ -489,7 +490,8 @@ template <class A>
 void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
              typename A::T* acc, const typename A::T* next_rows_ptr, size_t next_rows) {
   constexpr size_t W = A::W;
-  // Row steps of the tiles below: one per row for every (2W columns of D, up to 5 classes).
+  // Row steps of the tiles below: one per row for every (2W columns of D, kGradClasses classes);
+  // a masked head tile (RowPhase) takes one more, so the last line is asked for by the end.
   const size_t steps = rows * ((D + 2 * W - 1) / (2 * W)) * ((K + A::kGradClasses - 1) / A::kGradClasses);
   NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), steps);
   if (kd_needs_pack<A>(D, rows, K)) {
