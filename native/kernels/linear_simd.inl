@@ -114,12 +114,13 @@ struct RowPhase {
 
 // PF: the tile asks for the caller's next rows (`next`, into L2, spread over its steps) as it goes;
 // every class group of each row group does, in a scores-only pass. When only the first group asked
-// (K = 10: half the pass), it asked for the whole next block at faster than memory delivers on
-// Zen 4 (one core: 4 lines per 20 FMAs, ~46 GB/s, against ~30 GB/s). Spread over every group,
-// measured side by side (bench/ab.cjs, one thread, Zen 4): scores mnist float32 0.98× and 0.90×
-// the time (B faster in 8 of 12 and 12 of 16 rounds), float64 0.96× (10 of 12), predict mnist
-// float64 0.95× (10 of 12); cifar float32 1.00×, avx2 mnist 0.99×; results unchanged. In the fused pass the
-// gradient update asks for them instead (NextRows above), and a tile that also pulled its next row
+// (AVX-512, K = 10: half the pass), it asked for the whole next block faster than memory delivers
+// on Zen 4 (mnist float32: 5 lines per step of 20 FMAs, ~57 GB/s, against one core's ~30 GB/s).
+// Spread over every group, measured side by side (bench/ab.cjs, one thread, Zen 4): scores mnist
+// float32 0.98× and 0.90× the time (B faster in 8 of 12 and 12 of 16 rounds), float64 0.96× (10 of
+// 12), predict mnist float64 0.95× (10 of 12); cifar float32 1.00×, avx2 mnist 0.99×; results
+// unchanged. K < kDotClasses (one partial group) now asks too; not measured (tiny is one block).
+// In the fused pass the gradient update asks for them instead (NextRows above), and a tile that also pulled its next row
 // group into L1 (as this one once did) evicted Wt, which with the rows fills Zen 5's 48 KiB L1:
 // without that, perf_probe mnist float32 15.8 → 14.7 ms, float64 33.5 → 30.0, cifar float32 12.4 →
 // 11.9 (avx512; avx2 the same or better). A scores-only pass with no prefetch at all was 38% slower.
