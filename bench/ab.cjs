@@ -9,11 +9,12 @@
 //
 // Usage:
 //   node bench/ab.cjs --a=old/softmax_simd.node [--b=build/Release/softmax_simd.node]
-//        [--op=lossAndGradients|scores|predict|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxD]
+//        [--op=lossAndGradients|scores|predict|labeledGram] [--shape=mnist|cifar|wideK|big|tiny|NxDxK|NxD]
 //        [--dtype=float32|float64] [--threads=1] [--rounds=10] [--calls=5] [--out=a|b|ab]
 // (--out: lossAndGradients on that side writes into reused gradient arrays, options.out; with the
 // same build on both sides, --out=b compares calls with and without it.)
-// (labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output; with --fresh,
+// (--shape=NxDxK: any shape for lossAndGradients, scores and predict, e.g. 200x3072x10, a CIFAR-10
+// minibatch; labeledGram takes --shape=NxD, e.g. 4096x784, and writes into one reused output; with --fresh,
 // into a new one per call.)
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -52,8 +53,10 @@ function child() {
       return s;
     };
   } else {
-    const shape = SHAPES.find((s) => s.name === shapeName);
-    if (!shape) throw new Error(`--shape must be one of ${SHAPES.map((s) => s.name).join(', ')} for ${op}`);
+    // A named shape, or NxDxK (e.g. 200x3072x10: a CIFAR-10 minibatch).
+    const dims = /^(\d+)x(\d+)x(\d+)$/.exec(shapeName);
+    const shape = dims ? { name: shapeName, N: +dims[1], D: +dims[2], K: +dims[3] } : SHAPES.find((s) => s.name === shapeName);
+    if (!shape) throw new Error(`--shape must be one of ${SHAPES.map((s) => s.name).join(', ')} or NxDxK for ${op}`);
     const p = makeProblem(shape, dtype);
     let last;
     if (op === 'scores') {
