@@ -98,6 +98,30 @@ Napi::Value LossGrad(const Napi::CallbackInfo& info, bool async) {
   }
 }
 
+// finalizeGradients(sums, W, dW, scale, divisor, gradCoef): dW from the pass's float64 sums
+// (native/linear.hpp finalize_gradients); W and dW of one float type and length, sums at least
+// 2 + that length.
+template <typename T>
+Napi::Value finalize_typed(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  const View<T> W = view<T>(env, info[1], "W", 0, nullptr);
+  T* dW = const_cast<T*>(view<T>(env, info[2], "dW", W.length, nullptr).data);
+  const double* sums = view<double>(env, info[0], "sums", W.length + 2, nullptr).data;
+  double scale = 0, divisor = 0, grad_coef = 0;
+  if (napi_get_value_double(env, info[3], &scale) != napi_ok || napi_get_value_double(env, info[4], &divisor) != napi_ok ||
+      napi_get_value_double(env, info[5], &grad_coef) != napi_ok)
+    throw Napi::TypeError::New(env, "internal: finalizeGradients expects numbers for scale, divisor and gradCoef");
+  finalize_gradients(sums, W.data, W.length, scale, divisor, grad_coef, dW);
+  return Napi::Env(env).Undefined();
+}
+
+Napi::Value FinalizeGradients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6) throw Napi::TypeError::New(env, "internal: finalizeGradients expects 6 arguments");
+  if (float_kind(env, info[1], "W") == napi_float32_array) return finalize_typed<float>(info);
+  return finalize_typed<double>(info);
+}
+
 template <typename T>
 Napi::Value linear_op_typed(const Napi::CallbackInfo& info, const std::string& op, bool async) {
   Napi::Env env = info.Env();
@@ -188,6 +212,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(name, Napi::Function::New(env, [name](const Napi::CallbackInfo& i) { return LinearOp(i, name, false); }));
     exports.Set(name + "Async", Napi::Function::New(env, [name](const Napi::CallbackInfo& i) { return LinearOp(i, name, true); }));
   }
+  exports.Set("finalizeGradients", Napi::Function::New(env, FinalizeGradients));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("selectIsa", Napi::Function::New(env, SelectIsa));
   register_gram(env, exports);

@@ -35,9 +35,23 @@ export interface NativeAddon {
   predictAsync(args: object): Promise<boolean>;
   backend(): NativeBackend;
   selectIsa(name: string): string;
+  /**
+   * dW from a pass's float64 sums, as finalizeSums (src/prepare.ts) computes it, bit for bit;
+   * optional so that stand-ins without it (the reference fallback) still fit.
+   */
+  finalizeGradients?(args: NativeFinalizeArgs): void;
   /** binding/gram.cpp; optional so that stand-ins without it (the reference fallback) still fit. */
   labeledGram?(args: object): boolean;
   labeledGramAsync?(args: object): Promise<boolean>;
+}
+
+export interface NativeFinalizeArgs {
+  sums: Float64Array;
+  W: Float32Array | Float64Array;
+  dW: Float32Array | Float64Array;
+  scale: number;
+  divisor: number;
+  gradCoef: number;
 }
 
 type LossGradPositional = [
@@ -59,9 +73,10 @@ type LossGradPositional = [
 ];
 
 /** The binding as compiled: lossGrad takes its arguments by position (binding/addon.cpp LossArg). */
-type Binding = Omit<NativeAddon, 'lossGrad' | 'lossGradAsync'> & {
+type Binding = Omit<NativeAddon, 'lossGrad' | 'lossGradAsync' | 'finalizeGradients'> & {
   lossGrad(...args: LossGradPositional): number;
   lossGradAsync(...args: LossGradPositional): Promise<number>;
+  finalizeGradients?(sums: Float64Array, W: Float32Array | Float64Array, dW: Float32Array | Float64Array, scale: number, divisor: number, gradCoef: number): void;
 };
 
 /**
@@ -70,13 +85,15 @@ type Binding = Omit<NativeAddon, 'lossGrad' | 'lossGradAsync'> & {
  * them far faster and hands them over by position.
  */
 function fromBinding(binding: Binding): NativeAddon {
-  const { lossGrad, lossGradAsync } = binding;
+  const { lossGrad, lossGradAsync, finalizeGradients, ...rest } = binding;
   return {
-    ...binding,
+    ...rest,
     lossGrad: (a) =>
       lossGrad(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads),
     lossGradAsync: (a) =>
       lossGradAsync(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads),
+    // Absent from an addon built before it (bench/ab.cjs runs older builds): finalizeSums then loops.
+    ...(finalizeGradients ? { finalizeGradients: (a: NativeFinalizeArgs) => finalizeGradients(a.sums, a.W, a.dW, a.scale, a.divisor, a.gradCoef) } : {}),
   };
 }
 
