@@ -99,26 +99,27 @@ Napi::Value LossGrad(const Napi::CallbackInfo& info, bool async) {
 }
 
 // finalizeGradients(sums, W, dW, scale, divisor, gradCoef): dW from the pass's float64 sums
-// (native/linear.hpp finalize_gradients); W and dW of one float type and length, sums at least
-// 2 + that length.
+// (native/linear.hpp finalize_gradients) over all of dW; W of dW's float type and at least its
+// length (a W detached meanwhile is refused, not read as empty), sums at least 2 + that length.
 template <typename T>
 Napi::Value finalize_typed(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  const View<T> W = view<T>(env, info[1], "W", 0, nullptr);
-  T* dW = const_cast<T*>(view<T>(env, info[2], "dW", W.length, nullptr).data);
-  const double* sums = view<double>(env, info[0], "sums", W.length + 2, nullptr).data;
+  const View<T> out = view<T>(env, info[2], "dW", 0, nullptr);
+  const T* W = view<T>(env, info[1], "W", out.length, nullptr).data;
+  const double* sums = view<double>(env, info[0], "sums", out.length + 2, nullptr).data;
+  T* dW = const_cast<T*>(out.data);
   double scale = 0, divisor = 0, grad_coef = 0;
   if (napi_get_value_double(env, info[3], &scale) != napi_ok || napi_get_value_double(env, info[4], &divisor) != napi_ok ||
       napi_get_value_double(env, info[5], &grad_coef) != napi_ok)
     throw Napi::TypeError::New(env, "internal: finalizeGradients expects numbers for scale, divisor and gradCoef");
-  finalize_gradients(sums, W.data, W.length, scale, divisor, grad_coef, dW);
+  finalize_gradients(sums, W, out.length, scale, divisor, grad_coef, dW);
   return Napi::Env(env).Undefined();
 }
 
 Napi::Value FinalizeGradients(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6) throw Napi::TypeError::New(env, "internal: finalizeGradients expects 6 arguments");
-  if (float_kind(env, info[1], "W") == napi_float32_array) return finalize_typed<float>(info);
+  if (float_kind(env, info[2], "dW") == napi_float32_array) return finalize_typed<float>(info);
   return finalize_typed<double>(info);
 }
 

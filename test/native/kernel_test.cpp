@@ -810,6 +810,52 @@ void test_row_steps(const char* isa, const LinearKernels<T>& kern, const LinearK
   }
 }
 
+// finalize_gradients (native/finalize.cpp) against the same operations with every intermediate
+// forced to double (volatile: no fused multiply-add can form here), bit for bit: the loop of
+// src/prepare.ts finalizeSums, which JavaScript rounds step by step. With a regularisation
+// coefficient, a fused multiply-add differs in the last bit of about one element in six; that is
+// what this catches on aarch64 (under qemu), where GCC fuses by default.
+template <typename T>
+void test_finalize(Rng& rng) {
+  const char* dtype = sizeof(T) == 4 ? "float32" : "float64";
+  const double specials[] = {0.0, -0.0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                             std::numeric_limits<double>::quiet_NaN(), 4.9e-324, -2.2e-308, 1e300, 3.4e38, 1.1754943e-38};
+  struct Case {
+    double scale, divisor, coef;
+  };
+  const Case cases[] = {{1, 200, 0}, {1, 200, 2e-3}, {1, 3.5, 0.5}, {1, 1, 5e-4}, {0, 1, 2e-3}, {1, 3e-30, 0},
+                        {1, 7, 1e308}};
+  for (size_t n : {1, 2, 3, 17, 1024, 1031}) {
+    for (const Case& c : cases) {
+      std::vector<double> sums(2 + n + 4);
+      std::vector<T> W(n), dW(n);
+      for (size_t i = 0; i < sums.size(); ++i) sums[i] = rng.sym() * std::pow(10.0, std::floor(rng.uniform() * 12 - 6));
+      for (size_t i = 0; i < n; ++i) W[i] = static_cast<T>(rng.sym() * 0.3);
+      // A few special values among the sums and weights.
+      for (size_t k = 0; k < n / 16; ++k) {
+        sums[2 + (rng.next() % n)] = specials[rng.next() % (sizeof specials / sizeof specials[0])];
+        W[rng.next() % n] = static_cast<T>(specials[rng.next() % (sizeof specials / sizeof specials[0])]);
+      }
+      finalize_gradients(sums.data(), W.data(), n, c.scale, c.divisor, c.coef, dW.data());
+      size_t mismatches = 0, fused_would_differ = 0;
+      for (size_t i = 0; i < n; ++i) {
+        volatile double product = sums[2 + i] * c.scale;
+        volatile double data_term = product / c.divisor;
+        volatile double reg_term = c.coef * static_cast<double>(W[i]);
+        volatile double g = data_term + reg_term;
+        const T want = static_cast<T>(g);
+        const bool same = (std::isnan(want) && std::isnan(dW[i])) || std::memcmp(&want, &dW[i], sizeof(T)) == 0;
+        if (!same) ++mismatches;
+        const T fused = static_cast<T>(std::fma(c.coef, static_cast<double>(W[i]), static_cast<double>(data_term)));
+        if (!(std::isnan(want) && std::isnan(fused)) && std::memcmp(&want, &fused, sizeof(T)) != 0) ++fused_would_differ;
+      }
+      report(mismatches == 0, fmt("finalize_gradients %s n=%zu scale=%g divisor=%g coef=%g: %zu elements differ from the "
+                                  "unfused operations (a fused multiply-add would change %zu)",
+                                  dtype, n, c.scale, c.divisor, c.coef, mismatches, fused_would_differ));
+    }
+  }
+}
+
 template <typename T>
 void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   const LinearKernels<T>& kern = table<T>(ks);
@@ -844,6 +890,12 @@ int main() {
   std::vector<ExpF32Sweep> exp_sweeps;
   for (Isa isa : isas)
     if (cpu_supports(isa)) exp_sweeps.push_back({isa_name(isa), kernel_set(isa).linear_f32});
+  {
+    std::printf("== finalize_gradients (ISA-independent)\n");
+    Rng rng(77);
+    test_finalize<float>(rng);
+    test_finalize<double>(rng);
+  }
   std::printf("== exp_f32 of every ISA\n");
   test_exp_f32(exp_sweeps);
   for (Isa isa : isas) {
