@@ -296,6 +296,12 @@ export class GradientAccumulator<T extends FloatArray = FloatArray> {
     const W = take(D * K, float32);
     const b = hasBias ? take(K, float32) : null;
     const sums = take(sumsLength(D, K), false) as Float64Array;
+    const count = view.getFloat64(32, true);
+    // The checksum guards against corruption, not against bytes made by hand: no pass leaves a sum
+    // that is not finite (non-finite rows are refused) or a negative or fractional count.
+    if (!sums.every((v) => Number.isFinite(v)) || !Number.isSafeInteger(count) || count < 0) {
+      throw bad('sums that are not finite or a row count that is not a whole number ≥ 0 (no pass leaves these)');
+    }
     const options: AccumulatorOptions = {
       reg: view.getFloat64(40, true),
       regConvention: half ? 'half' : 'full',
@@ -305,7 +311,7 @@ export class GradientAccumulator<T extends FloatArray = FloatArray> {
     if (hasIgnore) options.ignoreIndex = view.getInt32(20, true);
     const acc = new GradientAccumulator({ data: W, rows: D, cols: K }, b, options);
     acc.#sums.set(sums);
-    acc.#count = view.getFloat64(32, true);
+    acc.#count = count;
     return acc;
   }
 }

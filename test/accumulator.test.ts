@@ -140,6 +140,35 @@ describe('GradientAccumulator: refusals change nothing', () => {
     expect(() => GradientAccumulator.fromBytes(bytes.subarray(0, 30))).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
   });
 
+  test('fromBytes refuses well-formed bytes whose sums are not finite or whose count is not a row count', () => {
+    const acc = new GradientAccumulator(W, b);
+    acc.add(X, y);
+    const bytes = acc.toBytes();
+    // The format's checksum (FNV-1a over everything before it), recomputed as a forger would.
+    const fnv1a = (u: Uint8Array) => {
+      let h = 0x811c9dc5;
+      for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i]!, 0x01000193) >>> 0;
+      return h >>> 0;
+    };
+    const forged = (edit: (v: DataView, sumsAt: number) => void) => {
+      const copy = bytes.slice();
+      const v = new DataView(copy.buffer);
+      edit(v, copy.length - 4 - (2 + W.rows * W.cols + W.cols) * 8);
+      v.setUint32(copy.length - 4, fnv1a(copy.subarray(0, copy.length - 4)), true);
+      return copy;
+    };
+    // The unedited bytes, re-signed, still load: the forging itself is sound.
+    expect(GradientAccumulator.fromBytes(forged(() => {})).count).toBe(acc.count);
+    for (const [what, edit] of [
+      ['a NaN loss sum', (v: DataView, at: number) => v.setFloat64(at, NaN, true)],
+      ['an infinite dW sum', (v: DataView, at: number) => v.setFloat64(at + 8 * 5, Infinity, true)],
+      ['a negative count', (v: DataView) => v.setFloat64(32, -3, true)],
+      ['a fractional count', (v: DataView) => v.setFloat64(32, 2.5, true)],
+    ] as const) {
+      expect(() => GradientAccumulator.fromBytes(forged(edit)), what).toThrow(expect.objectContaining({ code: 'ERR_STATE', message: expect.stringContaining('not finite') }));
+    }
+  });
+
   test('reset() forgets rows; an addAsync that was running is discarded with ERR_STATE', async () => {
     const acc = new GradientAccumulator(W, b);
     const pending = acc.addAsync(X, y);
