@@ -123,6 +123,18 @@ Napi::Value FinalizeGradients(const Napi::CallbackInfo& info) {
   return finalize_typed<double>(info);
 }
 
+// sumOfSquares(W): Σ W[i]² (native/linear.hpp sum_of_squares), a number.
+Napi::Value SumOfSquares(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "internal: sumOfSquares expects W");
+  if (float_kind(env, info[0], "W") == napi_float32_array) {
+    const View<float> W = view<float>(env, info[0], "W", 0, nullptr);
+    return Napi::Number::New(env, sum_of_squares(W.data, W.length));
+  }
+  const View<double> W = view<double>(env, info[0], "W", 0, nullptr);
+  return Napi::Number::New(env, sum_of_squares(W.data, W.length));
+}
+
 template <typename T>
 Napi::Value linear_op_typed(const Napi::CallbackInfo& info, const std::string& op, bool async) {
   Napi::Env env = info.Env();
@@ -214,6 +226,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(name + "Async", Napi::Function::New(env, [name](const Napi::CallbackInfo& i) { return LinearOp(i, name, true); }));
   }
   exports.Set("finalizeGradients", Napi::Function::New(env, FinalizeGradients));
+  exports.Set("sumOfSquares", Napi::Function::New(env, SumOfSquares));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("selectIsa", Napi::Function::New(env, SelectIsa));
   register_gram(env, exports);

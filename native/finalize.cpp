@@ -40,6 +40,32 @@ void finalize_gradients(const double* sums, const T* W, size_t n, double scale, 
   }
 }
 
+// Σ W[i]², in four partial sums s[i mod 4] over the whole groups of four, the rest added to s[0] in
+// order, then (s[0] + s[1]) + (s[2] + s[3]): the order of src/prepare.ts sumOfSquares, so that both
+// give the same bits (the two vectors hold s[0], s[1] and s[2], s[3]).
+template <typename T>
+double sum_of_squares(const T* W, size_t n) {
+  Double2 a = {0, 0}, b = {0, 0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const Double2 lo = {static_cast<double>(W[i]), static_cast<double>(W[i + 1])};
+    const Double2 hi = {static_cast<double>(W[i + 2]), static_cast<double>(W[i + 3])};
+    const Double2 lo2 = lo * lo, hi2 = hi * hi;
+    a += lo2;
+    b += hi2;
+  }
+  double s0 = a[0];
+  for (; i < n; ++i) {
+    const double w = static_cast<double>(W[i]);
+    const double w2 = w * w;
+    s0 += w2;
+  }
+  return (s0 + a[1]) + (b[0] + b[1]);
+}
+
+template double sum_of_squares<float>(const float*, size_t);
+template double sum_of_squares<double>(const double*, size_t);
+
 template void finalize_gradients<float>(const double*, const float*, size_t, double, double, double, float*);
 template void finalize_gradients<double>(const double*, const double*, size_t, double, double, double,
                                          double*);

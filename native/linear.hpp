@@ -53,6 +53,11 @@ template <typename T>
 void finalize_gradients(const double* sums, const T* W, size_t n, double scale, double divisor,
                         double grad_coef, T* dW);
 
+// Σ W[i]² for i < n in the fixed order of src/prepare.ts sumOfSquares (four partial sums), so that
+// either gives the same bits (native/finalize.cpp): the regularisation term of the loss.
+template <typename T>
+double sum_of_squares(const T* W, size_t n);
+
 // S = XW + b (N×K). b may be null.
 template <typename T>
 bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,

@@ -212,8 +212,7 @@ export class GradientAccumulator<T extends FloatArray = FloatArray> {
     if (reduction !== 'mean' && reduction !== 'sum') {
       throw rangeError('ERR_OPTION', 'options.reduction', "'mean' or 'sum'", JSON.stringify(reduction));
     }
-    const fill = native().finalizeGradients ?? null;
-    const r = finalizeSums(this.#sums, this.dtype, this.features, this.classes, this.#W, this.#b !== null, reduction, reg, convention, null, fill);
+    const r = finalizeSums(this.#sums, this.dtype, this.features, this.classes, this.#W, this.#b !== null, reduction, reg, convention, null, native());
     return { loss: r.loss, dW: r.dW as Matrix<T>, db: r.db as T | null, count: this.#count, weight: this.#sums[1]! };
   }
 

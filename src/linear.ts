@@ -79,7 +79,7 @@ function checkOutAlive(out: GradientOut, D: number, K: number): void {
 function lossResult(p: PreparedLoss, sums: Float64Array, rowLosses: FloatArray | null): LossResult {
   const o = p.options;
   if (p.out) checkOutAlive(p.out, p.D, p.K);
-  const r = finalizeSums(sums, p.dtype, p.D, p.K, p.W.data, p.b !== null, o.reduction, o.reg, o.regConvention, p.out, native().finalizeGradients ?? null);
+  const r = finalizeSums(sums, p.dtype, p.D, p.K, p.W.data, p.b !== null, o.reduction, o.reg, o.regConvention, p.out, native());
   const result: LossResult = { loss: r.loss, dW: r.dW, db: r.db };
   if (rowLosses) result.losses = rowLosses;
   return result;

@@ -40,6 +40,8 @@ export interface NativeAddon {
    * optional so that stand-ins without it (the reference fallback) still fit.
    */
   finalizeGradients?(args: NativeFinalizeArgs): void;
+  /** Σ W[i]² in the order of sumOfSquares (src/prepare.ts), bit for bit; optional likewise. */
+  sumOfSquares?(W: Float32Array | Float64Array): number;
   /** binding/gram.cpp; optional so that stand-ins without it (the reference fallback) still fit. */
   labeledGram?(args: object): boolean;
   labeledGramAsync?(args: object): Promise<boolean>;

@@ -854,6 +854,29 @@ void test_finalize(Rng& rng) {
                                   dtype, n, c.scale, c.divisor, c.coef, mismatches, fused_would_differ));
     }
   }
+  // sum_of_squares: four partial sums s[i mod 4], the tail into s[0], (s0 + s1) + (s2 + s3), each
+  // square and sum rounded (volatile), as src/prepare.ts sumOfSquares adds.
+  for (size_t n : {0, 1, 3, 4, 5, 7, 1024, 1027, 30720}) {
+    std::vector<T> W(n);
+    for (size_t i = 0; i < n; ++i) W[i] = static_cast<T>(rng.sym() * std::pow(10.0, std::floor(rng.uniform() * 6 - 3)));
+    volatile double part[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (size_t j = 0; j < 4; ++j) {
+        volatile double sq = static_cast<double>(W[i + j]) * static_cast<double>(W[i + j]);
+        part[j] = part[j] + sq;
+      }
+    for (; i < n; ++i) {
+      volatile double sq = static_cast<double>(W[i]) * static_cast<double>(W[i]);
+      part[0] = part[0] + sq;
+    }
+    volatile double left = part[0] + part[1];
+    volatile double right = part[2] + part[3];
+    const double want = left + right;
+    const double got = sum_of_squares(W.data(), n);
+    report(std::memcmp(&want, &got, sizeof want) == 0,
+           fmt("sum_of_squares %s n=%zu: %.17g, the four-way order gives %.17g", dtype, n, got, want));
+  }
 }
 
 template <typename T>
