@@ -124,15 +124,17 @@ Napi::Value FinalizeGradients(const Napi::CallbackInfo& info) {
 }
 
 // sumOfSquares(W): Σ W[i]² (native/linear.hpp sum_of_squares), a number.
+template <typename T>
+Napi::Value sum_of_squares_typed(const Napi::CallbackInfo& info) {
+  const View<T> W = view<T>(info.Env(), info[0], "W", 0, nullptr);
+  return Napi::Number::New(info.Env(), sum_of_squares(W.data, W.length));
+}
+
 Napi::Value SumOfSquares(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
+  Napi::Env env = info.Env();
   if (info.Length() < 1) throw Napi::TypeError::New(env, "internal: sumOfSquares expects W");
-  if (float_kind(env, info[0], "W") == napi_float32_array) {
-    const View<float> W = view<float>(env, info[0], "W", 0, nullptr);
-    return Napi::Number::New(env, sum_of_squares(W.data, W.length));
-  }
-  const View<double> W = view<double>(env, info[0], "W", 0, nullptr);
-  return Napi::Number::New(env, sum_of_squares(W.data, W.length));
+  if (float_kind(env, info[0], "W") == napi_float32_array) return sum_of_squares_typed<float>(info);
+  return sum_of_squares_typed<double>(info);
 }
 
 template <typename T>

@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { codedError } from './errors.js';
-import type { NativeLossArgs } from './prepare.js';
+import type { NativeFinalizeArgs, NativeLossArgs } from './prepare.js';
+
+export type { NativeFinalizeArgs };
 
 export interface NativeOutcome {
   status: number;
@@ -45,15 +47,6 @@ export interface NativeAddon {
   /** binding/gram.cpp; optional so that stand-ins without it (the reference fallback) still fit. */
   labeledGram?(args: object): boolean;
   labeledGramAsync?(args: object): Promise<boolean>;
-}
-
-export interface NativeFinalizeArgs {
-  sums: Float64Array;
-  W: Float32Array | Float64Array;
-  dW: Float32Array | Float64Array;
-  scale: number;
-  divisor: number;
-  gradCoef: number;
 }
 
 type LossGradPositional = [

@@ -313,9 +313,19 @@ export function sumOfSquares(W: FloatArray): number {
   return s0 + s1 + (s2 + s3);
 }
 
+/** The arguments of the addon's finalizeGradients: dW from the pass's sums, as finalizeSums' loop. */
+export interface NativeFinalizeArgs {
+  sums: Float64Array;
+  W: FloatArray;
+  dW: FloatArray;
+  scale: number;
+  divisor: number;
+  gradCoef: number;
+}
+
 /** The addon's stand-ins for the loops of finalizeSums (src/loader.ts NativeAddon), when it has them. */
 export interface FinalizeAddon {
-  finalizeGradients?: ((args: { sums: Float64Array; W: FloatArray; dW: FloatArray; scale: number; divisor: number; gradCoef: number }) => void) | undefined;
+  finalizeGradients?: ((args: NativeFinalizeArgs) => void) | undefined;
   sumOfSquares?: ((W: FloatArray) => number) | undefined;
 }
 
