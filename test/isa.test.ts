@@ -130,6 +130,27 @@ describe.each(SUPPORTED)('ISA %s', (isa) => {
       }
     });
 
+    test('rows of a multiple of 512 bytes (Wt and the accumulator a line further apart than D)', () => {
+      // native/linear.cpp kd_stride: the addon's K×D buffers get one 64-byte line more per row
+      // there; the kernels must read and write only the D columns of each.
+      force();
+      const perLine = 64 / (dtype === 'float32' ? 4 : 8);
+      // 300 rows: blocks of every size the driver makes, and a float32 flush at 256 rows.
+      for (const [D, N] of [[8 * perLine, 300], [24 * perLine, 100], [3072, 50]] as const) {
+        for (const K of [1, 10, 17]) {
+          for (const shift of [0, 1]) {
+            const p = randomProblem(dtype, N, D, K, rng(D * 17 + K * 3 + shift));
+            const X = { data: offsetView(p.X.data, shift), rows: N, cols: D };
+            const what = `D=${D} K=${K} X shifted by ${shift}`;
+            lossNearReference(dtype, { ...p, X }, what);
+            const S = scores(X, p.W, p.b, { threads: 1 });
+            const Sref = reference.scores(X, p.W, p.b);
+            expectAllClose(S.data, Sref.data, 4 * EPS[dtype] * (D + 2) * scoreScale(X, p.W, p.b), `scores ${what}`);
+          }
+        }
+      }
+    });
+
     test('softmax of rows holding −Infinity and NaN', () => {
       force();
       const make = (a: number[]) => (dtype === 'float32' ? new Float32Array(a) : new Float64Array(a));

@@ -16,7 +16,8 @@ namespace softmax_simd {
 enum class Isa : int { scalar = 0, avx2 = 1, neon = 2, avx512 = 3 };
 
 // Layout of a gradient accumulator block: DK is acc[d * K + k] (the layout of W and dW),
-// KD is acc[k * D + d] (transposed; long contiguous runs along D when K is small).
+// KD is acc[k * ld + d] (transposed; long contiguous runs along D when K is small; ld >= D, see
+// grad_update).
 enum class GradLayout : int { DK = 0, KD = 1 };
 
 // From this many classes on, the x86 score tiles run the GEMM form over W (classes along the
@@ -34,6 +35,9 @@ struct WeightsView {
   // W's row stride in elements: K, or, for a table with aligned_weights, K rounded up to whole
   // 64-byte lines (the driver's line-aligned copy of W); the scalar and NEON kernels take K.
   size_t ldw;
+  // Wt's row stride in elements: D, or more (the driver's kd_stride), a whole number of 64-byte
+  // lines more, so that Wt's rows keep X's offset within a line.
+  size_t ldt;
 };
 
 template <typename T>
@@ -51,11 +55,13 @@ struct LinearKernels {
   // values below the underflow edge must give +0 exactly, never NaN or a denormal garbage value.
   void (*exp_inplace)(T* v, size_t n);
 
-  // acc += X^T G for one block of rows: X is rows×D, G is rows×K, acc is D×K in `layout`.
+  // acc += X^T G for one block of rows: X is rows×D, G is rows×K, acc is D×K in `layout`; in
+  // layout KD its K rows are ld >= D elements apart (the elements between are never touched), in
+  // layout DK its D rows are K apart (ld unused).
   // next (next_rows × D, or null and 0): the rows the caller works on next. A kernel may ask the
   // cache for them while it computes (a prefetch, which never faults and changes no result), so
   // that the next block's scores read X from L2 instead of waiting for memory; it never reads them.
-  void (*grad_update)(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc,
+  void (*grad_update)(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc, size_t ld,
                       GradLayout layout, const T* next, size_t next_rows);
 
   // The accumulator layout grad_update is fastest with for this shape.

@@ -252,12 +252,12 @@ void scores_f64_avx2(const double* X, size_t rows, WeightsView<double> w, const 
   scores_simd<F64>(X, rows, w, bias, S, next, next_rows);
 }
 void grad_update_f32_avx2(const float* X, size_t rows, size_t D, const float* G, size_t K,
-                          float* acc, GradLayout layout, const float* next, size_t next_rows) {
-  grad_update_simd<F32>(X, rows, D, G, K, acc, layout, next, next_rows);
+                          float* acc, size_t ld, GradLayout layout, const float* next, size_t next_rows) {
+  grad_update_simd<F32>(X, rows, D, G, K, acc, ld, layout, next, next_rows);
 }
 void grad_update_f64_avx2(const double* X, size_t rows, size_t D, const double* G, size_t K,
-                          double* acc, GradLayout layout, const double* next, size_t next_rows) {
-  grad_update_simd<F64>(X, rows, D, G, K, acc, layout, next, next_rows);
+                          double* acc, size_t ld, GradLayout layout, const double* next, size_t next_rows) {
+  grad_update_simd<F64>(X, rows, D, G, K, acc, ld, layout, next, next_rows);
 }
 
 }  // namespace

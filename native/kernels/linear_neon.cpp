@@ -322,9 +322,9 @@ void exp_f64_neon(double* v, size_t n) {
 // ---------------------------------------------------------------------------------------------
 // scores, small K: dot products along D with the packed transpose Wt (K×D).
 
-// s[r*K + c] = bias[c] + x_r · wt_c for r < R, c < C; x rows have stride D, wt rows stride D.
+// s[r*K + c] = bias[c] + x_r · wt_c for r < R, c < C; x rows have stride D, wt rows stride ldt.
 template <typename T, int R, int C>
-void dot_tile(const T* x, size_t D, const T* wt, const T* bias, T* s, size_t K) {
+void dot_tile(const T* x, size_t D, const T* wt, size_t ldt, const T* bias, T* s, size_t K) {
   typedef Neon<T> N;
   typedef typename N::V V;
   V acc[R][C];
@@ -339,7 +339,7 @@ void dot_tile(const T* x, size_t D, const T* wt, const T* bias, T* s, size_t K) 
     for (int r = 0; r < R; ++r) xv[r] = N::load(x + r * D + d);
 #pragma GCC unroll 8
     for (int c = 0; c < C; ++c) {
-      const V w = N::load(wt + c * D + d);
+      const V w = N::load(wt + c * ldt + d);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r][c] = N::fma(acc[r][c], xv[r], w);
     }
@@ -351,7 +351,7 @@ void dot_tile(const T* x, size_t D, const T* wt, const T* bias, T* s, size_t K) 
     for (int c = 0; c < C; ++c) tail[r][c] = T(0);
   for (; d < D; ++d)
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) tail[r][c] += x[r * D + d] * wt[c * D + d];
+      for (int c = 0; c < C; ++c) tail[r][c] += x[r * D + d] * wt[c * ldt + d];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
@@ -360,20 +360,20 @@ void dot_tile(const T* x, size_t D, const T* wt, const T* bias, T* s, size_t K) 
 }
 
 template <typename T, int R>
-void dot_tile_c(size_t C, const T* x, size_t D, const T* wt, const T* bias, T* s, size_t K) {
+void dot_tile_c(size_t C, const T* x, size_t D, const T* wt, size_t ldt, const T* bias, T* s, size_t K) {
   switch (C) {
-    case 1: dot_tile<T, R, 1>(x, D, wt, bias, s, K); break;
-    case 2: dot_tile<T, R, 2>(x, D, wt, bias, s, K); break;
-    case 3: dot_tile<T, R, 3>(x, D, wt, bias, s, K); break;
-    case 4: dot_tile<T, R, 4>(x, D, wt, bias, s, K); break;
-    default: dot_tile<T, R, 5>(x, D, wt, bias, s, K); break;
+    case 1: dot_tile<T, R, 1>(x, D, wt, ldt, bias, s, K); break;
+    case 2: dot_tile<T, R, 2>(x, D, wt, ldt, bias, s, K); break;
+    case 3: dot_tile<T, R, 3>(x, D, wt, ldt, bias, s, K); break;
+    case 4: dot_tile<T, R, 4>(x, D, wt, ldt, bias, s, K); break;
+    default: dot_tile<T, R, 5>(x, D, wt, ldt, bias, s, K); break;
   }
 }
 
 // Scores of columns [kbeg, kend) of every row, by dot products with rows of Wt.
 template <typename T>
-void scores_dot(const T* X, size_t rows, size_t D, const T* Wt, const T* bias, T* S, size_t K,
-                size_t kbeg, size_t kend) {
+void scores_dot(const T* X, size_t rows, size_t D, const T* Wt, size_t ldt, const T* bias, T* S,
+                size_t K, size_t kbeg, size_t kend) {
   for (size_t r0 = 0; r0 < rows; r0 += kRowTile) {
     const size_t R = rows - r0 < size_t(kRowTile) ? rows - r0 : size_t(kRowTile);
     const T* x = X + r0 * D;
@@ -382,10 +382,10 @@ void scores_dot(const T* X, size_t rows, size_t D, const T* Wt, const T* bias, T
       const size_t C = class_group(kend - k);
       const T* b = bias ? bias + k : nullptr;
       switch (R) {
-        case 1: dot_tile_c<T, 1>(C, x, D, Wt + k * D, b, s + k, K); break;
-        case 2: dot_tile_c<T, 2>(C, x, D, Wt + k * D, b, s + k, K); break;
-        case 3: dot_tile_c<T, 3>(C, x, D, Wt + k * D, b, s + k, K); break;
-        default: dot_tile_c<T, 4>(C, x, D, Wt + k * D, b, s + k, K); break;
+        case 1: dot_tile_c<T, 1>(C, x, D, Wt + k * ldt, ldt, b, s + k, K); break;
+        case 2: dot_tile_c<T, 2>(C, x, D, Wt + k * ldt, ldt, b, s + k, K); break;
+        case 3: dot_tile_c<T, 3>(C, x, D, Wt + k * ldt, ldt, b, s + k, K); break;
+        default: dot_tile_c<T, 4>(C, x, D, Wt + k * ldt, ldt, b, s + k, K); break;
       }
       k += C;
     }
@@ -484,7 +484,7 @@ void scores_gemm(const T* X, size_t rows, WeightsView<T> wv, const T* bias, T* S
     k0 += CV * N::L;
   }
   // The last K % lanes columns: dot products with their rows of Wt.
-  if (Kv < K) scores_dot(X, rows, D, wv.Wt, bias, S, K, Kv, K);
+  if (Kv < K) scores_dot(X, rows, D, wv.Wt, wv.ldt, bias, S, K, Kv, K);
 }
 
 template <typename T>
@@ -493,7 +493,7 @@ void scores_neon(const T* X, size_t rows, WeightsView<T> wv, const T* bias, T* S
   if (wv.K >= kLargeK)
     scores_gemm(X, rows, wv, bias, S);
   else
-    scores_dot(X, rows, wv.D, wv.Wt, bias, S, wv.K, 0, wv.K);
+    scores_dot(X, rows, wv.D, wv.Wt, wv.ldt, bias, S, wv.K, 0, wv.K);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,11 +663,11 @@ void grad_dk(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc) {
 }
 
 template <typename T>
-void grad_update_neon(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc,
+void grad_update_neon(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc, size_t ld,
                       GradLayout layout) {
   if (rows == 0 || D == 0 || K == 0) return;
   if (layout == GradLayout::KD)
-    grad_kd(X, rows, D, G, K, 0, K, 0, D, acc, D);
+    grad_kd(X, rows, D, G, K, 0, K, 0, D, acc, ld);
   else
     grad_dk(X, rows, D, G, K, acc);
 }
@@ -688,12 +688,12 @@ void scores_f64_neon(const double* X, size_t rows, WeightsView<double> w, const 
 // No prefetch of the next rows here: NEON's speed cannot be measured on this project's machines
 // (qemu), so nothing tuned for it is claimed.
 void grad_update_f32_neon(const float* X, size_t rows, size_t D, const float* G, size_t K,
-                          float* acc, GradLayout layout, const float*, size_t) {
-  grad_update_neon<float>(X, rows, D, G, K, acc, layout);
+                          float* acc, size_t ld, GradLayout layout, const float*, size_t) {
+  grad_update_neon<float>(X, rows, D, G, K, acc, ld, layout);
 }
 void grad_update_f64_neon(const double* X, size_t rows, size_t D, const double* G, size_t K,
-                          double* acc, GradLayout layout, const double*, size_t) {
-  grad_update_neon<double>(X, rows, D, G, K, acc, layout);
+                          double* acc, size_t ld, GradLayout layout, const double*, size_t) {
+  grad_update_neon<double>(X, rows, D, G, K, acc, ld, layout);
 }
 GradLayout grad_layout_f32_neon(size_t D, size_t K) { return grad_layout_neon(D, K); }
 GradLayout grad_layout_f64_neon(size_t D, size_t K) { return grad_layout_neon(D, K); }

@@ -29,7 +29,7 @@ void exp_inplace_scalar(T* v, size_t n) {
 }
 
 template <typename T>
-void grad_update_scalar(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc,
+void grad_update_scalar(const T* X, size_t rows, size_t D, const T* G, size_t K, T* acc, size_t ld,
                         GradLayout layout, const T*, size_t) {
   for (size_t r = 0; r < rows; ++r) {
     const T* x = X + r * D;
@@ -43,7 +43,7 @@ void grad_update_scalar(const T* X, size_t rows, size_t D, const T* G, size_t K,
     } else {
       for (size_t k = 0; k < K; ++k) {
         const T gk = g[k];
-        T* a = acc + k * D;
+        T* a = acc + k * ld;
         for (size_t d = 0; d < D; ++d) a[d] += gk * x[d];
       }
     }

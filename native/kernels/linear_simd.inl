@@ -25,7 +25,7 @@
 //               group asks for its share of them into L2 as it goes (NextRows). K >= kWideK: GEMM
 //               broadcast form over W (D×K): tile of 6 rows × kWideVectors vectors of classes,
 //               broadcasts of X[r][d].
-//   grad_update K < kWideK: layout KD (acc[k*D + d]), tile of kGradClasses classes (AVX2 5,
+//   grad_update K < kWideK: layout KD (acc[k*ld + d]), tile of kGradClasses classes (AVX2 5,
 //               AVX-512 10) × 2 vectors along D,
 //               loop over the block's rows inside (blocks whose row stride is a multiple of 4 KiB
 //               are first copied into a tile-major L1 buffer: see kd_needs_pack); it prefetches the
@@ -125,7 +125,7 @@ struct RowPhase {
 // without that, perf_probe mnist float32 15.8 → 14.7 ms, float64 33.5 → 30.0, cifar float32 12.4 →
 // 11.9 (avx512; avx2 the same or better). A scores-only pass with no prefetch at all was 38% slower.
 template <class A, int R, int C, bool PF = false>
-void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0,
+void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t k0,
               const typename A::T* bias, typename A::T* S, size_t K, const RowPhase<A>& ph,
               NextRows* next = nullptr) {
   using T = typename A::T;
@@ -141,7 +141,7 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) x[i] = X + i * D;
 #pragma GCC unroll 16
-  for (int j = 0; j < C; ++j) w[j] = Wt + (k0 + j) * D;
+  for (int j = 0; j < C; ++j) w[j] = Wt + (k0 + j) * ldt;
   size_t pf_done = PF ? next->done : 0;
   size_t pf_due = PF ? next->due : 0;
   size_t d = 0;
@@ -209,39 +209,39 @@ void dot_tile(const typename A::T* X, size_t D, const typename A::T* Wt, size_t 
 }
 
 template <class A, int R, int C, bool PF = false>
-void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t k0, size_t n,
-                      const typename A::T* bias, typename A::T* S, size_t K, const RowPhase<A>& ph,
-                      NextRows* next = nullptr) {
+void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t k0,
+                      size_t n, const typename A::T* bias, typename A::T* S, size_t K,
+                      const RowPhase<A>& ph, NextRows* next = nullptr) {
   if constexpr (C > 0) {
     if (n == static_cast<size_t>(C))
-      dot_tile<A, R, C, PF>(X, D, Wt, k0, bias, S, K, ph, next);
+      dot_tile<A, R, C, PF>(X, D, Wt, ldt, k0, bias, S, K, ph, next);
     else
-      dot_classes_tail<A, R, C - 1, PF>(X, D, Wt, k0, n, bias, S, K, ph, next);
+      dot_classes_tail<A, R, C - 1, PF>(X, D, Wt, ldt, k0, n, bias, S, K, ph, next);
   }
 }
 
 template <class A, int R>
-void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K,
+void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t K,
               const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph, NextRows* next) {
   constexpr int C = A::kDotClasses;
   size_t k0 = 0;
   if (next) {
-    for (; k0 + C <= K; k0 += C) dot_tile<A, R, C, true>(X, D, Wt, k0, bias, S, K, ph, next);
-    if (k0 < K) dot_classes_tail<A, R, C - 1, true>(X, D, Wt, k0, K - k0, bias, S, K, ph, next);
+    for (; k0 + C <= K; k0 += C) dot_tile<A, R, C, true>(X, D, Wt, ldt, k0, bias, S, K, ph, next);
+    if (k0 < K) dot_classes_tail<A, R, C - 1, true>(X, D, Wt, ldt, k0, K - k0, bias, S, K, ph, next);
     return;
   }
-  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, k0, bias, S, K, ph);
-  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, k0, K - k0, bias, S, K, ph);
+  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, ldt, k0, bias, S, K, ph);
+  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, ldt, k0, K - k0, bias, S, K, ph);
 }
 
 template <class A, int R>
-void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t K, size_t n,
-                   const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph) {
+void dot_rows_tail(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t K,
+                   size_t n, const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph) {
   if constexpr (R > 0) {
     if (n == static_cast<size_t>(R))
-      dot_rows<A, R>(X, D, Wt, K, bias, S, ph, nullptr);
+      dot_rows<A, R>(X, D, Wt, ldt, K, bias, S, ph, nullptr);
     else
-      dot_rows_tail<A, R - 1>(X, D, Wt, K, n, bias, S, ph);
+      dot_rows_tail<A, R - 1>(X, D, Wt, ldt, K, n, bias, S, ph);
   }
 }
 
@@ -329,8 +329,8 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
     NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), rows / R * tile_steps * groups);
     NextRows* pf = next_rows_ptr ? &next : nullptr;
     size_t r = 0;
-    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, K, bias, S + r * K, ph, pf);
-    if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, K, rows - r, bias, S + r * K, ph);
+    for (; r + R <= rows; r += R) dot_rows<A, A::kDotRows>(X + r * D, D, w.Wt, w.ldt, K, bias, S + r * K, ph, pf);
+    if (r < rows) dot_rows_tail<A, A::kDotRows - 1>(X + r * D, D, w.Wt, w.ldt, K, rows - r, bias, S + r * K, ph);
     return;
   }
   // Class tiles outer: the tile's D×(2W) slice of W stays in L1/L2 across the row tiles.
@@ -364,7 +364,7 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
 // Xd points at column d0 of the block's first row, rows ldx apart; accd at column d0 of class 0's
 // accumulator row, classes D apart.
 template <class A, int C, int NV, bool MASK>
-void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
+void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t lda, const typename A::T* G,
               size_t K, size_t k0, typename A::T* accd, typename A::M mlast, NextRows& next) {
   using T = typename A::T;
   using V = typename A::V;
@@ -374,7 +374,7 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      const T* p = accd + (k0 + j) * D + v * W;
+      const T* p = accd + (k0 + j) * lda + v * W;
       a[j][v] = (MASK && v == NV - 1) ? A::loadm(p, mlast) : A::load(p);
     }
   const T* xp = Xd;
@@ -400,7 +400,7 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
   for (int j = 0; j < C; ++j)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      T* p = accd + (k0 + j) * D + v * W;
+      T* p = accd + (k0 + j) * lda + v * W;
       if (MASK && v == NV - 1)
         A::storem(p, mlast, a[j][v]);
       else
@@ -409,23 +409,23 @@ void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const 
 }
 
 template <class A, int NV, bool MASK, int C>
-void gkd_classes_tail(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
+void gkd_classes_tail(const typename A::T* Xd, size_t ldx, size_t rows, size_t lda, const typename A::T* G,
                       size_t K, size_t k0, typename A::T* accd, typename A::M mlast, NextRows& next) {
   if constexpr (C > 0) {
     if (K - k0 == static_cast<size_t>(C))
-      gkd_tile<A, C, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
+      gkd_tile<A, C, NV, MASK>(Xd, ldx, rows, lda, G, K, k0, accd, mlast, next);
     else
-      gkd_classes_tail<A, NV, MASK, C - 1>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
+      gkd_classes_tail<A, NV, MASK, C - 1>(Xd, ldx, rows, lda, G, K, k0, accd, mlast, next);
   }
 }
 
 template <class A, int NV, bool MASK>
-void gkd_classes(const typename A::T* Xd, size_t ldx, size_t rows, size_t D, const typename A::T* G,
+void gkd_classes(const typename A::T* Xd, size_t ldx, size_t rows, size_t lda, const typename A::T* G,
                  size_t K, typename A::T* accd, typename A::M mlast, NextRows& next) {
   constexpr size_t C = A::kGradClasses;
   size_t k0 = 0;
-  for (; k0 + C <= K; k0 += C) gkd_tile<A, C, NV, MASK>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
-  if (k0 < K) gkd_classes_tail<A, NV, MASK, A::kGradClasses - 1>(Xd, ldx, rows, D, G, K, k0, accd, mlast, next);
+  for (; k0 + C <= K; k0 += C) gkd_tile<A, C, NV, MASK>(Xd, ldx, rows, lda, G, K, k0, accd, mlast, next);
+  if (k0 < K) gkd_classes_tail<A, NV, MASK, A::kGradClasses - 1>(Xd, ldx, rows, lda, G, K, k0, accd, mlast, next);
 }
 
 // Rows of X whose stride is a multiple of 4 KiB (cifar: D = 3072 floats) put the same column of
@@ -449,7 +449,7 @@ constexpr size_t kPackBytes = 16 * 1024;
 
 template <class A>
 void grad_kd_packed(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-                    typename A::T* acc, NextRows& next) {
+                    typename A::T* acc, size_t lda, NextRows& next) {
   using T = typename A::T;
   constexpr size_t W = A::W;
   constexpr size_t TW = 2 * W;
@@ -471,32 +471,32 @@ void grad_kd_packed(const typename A::T* X, size_t rows, size_t D, const typenam
         }
       }
       for (size_t t = 0; t < nt; ++t)
-        gkd_classes<A, 2, false>(pack + t * rows * TW, TW, rows, D, G, K, acc + (t0 + t) * TW, full, next);
+        gkd_classes<A, 2, false>(pack + t * rows * TW, TW, rows, lda, G, K, acc + (t0 + t) * TW, full, next);
     } else {
       for (size_t t = 0; t < nt; ++t)
-        gkd_classes<A, 2, false>(X + (t0 + t) * TW, D, rows, D, G, K, acc + (t0 + t) * TW, full, next);
+        gkd_classes<A, 2, false>(X + (t0 + t) * TW, D, rows, lda, G, K, acc + (t0 + t) * TW, full, next);
     }
   }
   const size_t d0 = full_tiles * TW;
   const size_t rem = D - d0;
   if (rem > W)
-    gkd_classes<A, 2, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem - W), next);
+    gkd_classes<A, 2, true>(X + d0, D, rows, lda, G, K, acc + d0, A::mask(rem - W), next);
   else if (rem == W)
-    gkd_classes<A, 1, false>(X + d0, D, rows, D, G, K, acc + d0, full, next);
+    gkd_classes<A, 1, false>(X + d0, D, rows, lda, G, K, acc + d0, full, next);
   else if (rem > 0)
-    gkd_classes<A, 1, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem), next);
+    gkd_classes<A, 1, true>(X + d0, D, rows, lda, G, K, acc + d0, A::mask(rem), next);
 }
 
 template <class A>
 void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T* G, size_t K,
-             typename A::T* acc, const typename A::T* next_rows_ptr, size_t next_rows) {
+             typename A::T* acc, size_t lda, const typename A::T* next_rows_ptr, size_t next_rows) {
   constexpr size_t W = A::W;
   // Row steps of the tiles below: one per row for every (2W columns of D, kGradClasses classes);
   // a masked head tile (RowPhase) takes one more, so the last line is asked for by the end.
   const size_t steps = rows * ((D + 2 * W - 1) / (2 * W)) * ((K + A::kGradClasses - 1) / A::kGradClasses);
   NextRows next(next_rows_ptr, next_rows * D * sizeof(typename A::T), steps);
   if (kd_needs_pack<A>(D, rows, K)) {
-    grad_kd_packed<A>(X, rows, D, G, K, acc, next);
+    grad_kd_packed<A>(X, rows, D, G, K, acc, lda, next);
     return;
   }
   const typename A::M full = A::mask(W);
@@ -506,16 +506,16 @@ void grad_kd(const typename A::T* X, size_t rows, size_t D, const typename A::T*
   const RowPhase<A> ph(X, D);
   if (ph.p != 0) {
     d0 = W - ph.p < D ? W - ph.p : D;
-    gkd_classes<A, 1, true>(X, D, rows, D, G, K, acc, A::mask(d0), next);
+    gkd_classes<A, 1, true>(X, D, rows, lda, G, K, acc, A::mask(d0), next);
   }
-  for (; d0 + 2 * W <= D; d0 += 2 * W) gkd_classes<A, 2, false>(X + d0, D, rows, D, G, K, acc + d0, full, next);
+  for (; d0 + 2 * W <= D; d0 += 2 * W) gkd_classes<A, 2, false>(X + d0, D, rows, lda, G, K, acc + d0, full, next);
   const size_t rem = D - d0;
   if (rem > W)
-    gkd_classes<A, 2, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem - W), next);
+    gkd_classes<A, 2, true>(X + d0, D, rows, lda, G, K, acc + d0, A::mask(rem - W), next);
   else if (rem == W)
-    gkd_classes<A, 1, false>(X + d0, D, rows, D, G, K, acc + d0, full, next);
+    gkd_classes<A, 1, false>(X + d0, D, rows, lda, G, K, acc + d0, full, next);
   else if (rem > 0)
-    gkd_classes<A, 1, true>(X + d0, D, rows, D, G, K, acc + d0, A::mask(rem), next);
+    gkd_classes<A, 1, true>(X + d0, D, rows, lda, G, K, acc + d0, A::mask(rem), next);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -604,13 +604,13 @@ void grad_dk(const typename A::T* X, size_t rows, size_t D, const typename A::T*
 
 template <class A>
 void grad_update_simd(const typename A::T* X, size_t rows, size_t D, const typename A::T* G,
-                      size_t K, typename A::T* acc, GradLayout layout, const typename A::T* next,
+                      size_t K, typename A::T* acc, size_t lda, GradLayout layout, const typename A::T* next,
                       size_t next_rows) {
   if (rows == 0 || D == 0 || K == 0) return;
   // Only the small-K form prefetches: there the next block's scores are bound by memory; wide K
   // does ~K/10 times more arithmetic per byte of X.
   if (layout == GradLayout::KD)
-    grad_kd<A>(X, rows, D, G, K, acc, next, next_rows);
+    grad_kd<A>(X, rows, D, G, K, acc, lda, next, next_rows);
   else
     grad_dk<A>(X, rows, D, G, K, acc);
 }

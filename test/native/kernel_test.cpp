@@ -105,9 +105,25 @@ const LinearKernels<double>& table<double>(const KernelSet& ks) {
 }
 
 template <typename T>
-void transpose(const T* W, size_t D, size_t K, T* Wt) {
+void transpose(const T* W, size_t D, size_t K, T* Wt, size_t ldt) {
   for (size_t d = 0; d < D; ++d)
-    for (size_t k = 0; k < K; ++k) Wt[k * D + d] = W[d * K + k];
+    for (size_t k = 0; k < K; ++k) Wt[k * ldt + d] = W[d * K + k];
+}
+
+// A value the kernels never write, in the gaps of padded row strides (Wt's ldt, acc's ld), which
+// they must neither read into a result (as a NaN it would spread) nor write.
+template <typename T>
+T gap_value() {
+  return std::numeric_limits<T>::quiet_NaN();
+}
+
+// Whether every gap element (columns [D, ld) of each of the K rows) still holds gap_value().
+template <typename T>
+bool gaps_untouched(const T* a, size_t D, size_t K, size_t ld) {
+  for (size_t k = 0; k < K; ++k)
+    for (size_t j = D; j < ld; ++j)
+      if (!std::isnan(a[k * ld + j])) return false;
+  return true;
 }
 
 // Width of the widest vector of any ISA (AVX-512), in elements: sizes 1..2W+1 cover below, at and
@@ -148,13 +164,17 @@ void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const Lin
         for (size_t off : {0, 1})
           for (int with_bias = 0; with_bias < 2; ++with_bias) {
             const double xs = (off && with_bias) ? 30.0 : 1.0;  // large logits on one variant
-            Buf<T> X(rows * D, off), W(D * K, off), Wt(D * K, off), b(K, off);
+            // Wt's rows a line further apart than D on the variant with a bias (as the driver
+            // packs them for rows of a multiple of 512 bytes), the gaps NaN.
+            const size_t ldt = with_bias ? D + vec_width<T>() : D;
+            Buf<T> X(rows * D, off), W(D * K, off), Wt(K * ldt, off), b(K, off);
             Buf<T> S(rows * K, off), Sref(rows * K, off);
             fill(X, rng, xs);
             fill(W, rng, xs);
             fill(b, rng, xs);
-            transpose(W.p, D, K, Wt.p);
-            const WeightsView<T> wv{W.p, Wt.p, D, K, K};
+            std::fill(Wt.p, Wt.p + K * ldt, gap_value<T>());
+            transpose(W.p, D, K, Wt.p, ldt);
+            const WeightsView<T> wv{W.p, Wt.p, D, K, K, ldt};
             const T* bias = with_bias ? b.p : nullptr;
             kern.scores(X.p, rows, wv, bias, S.p, X.p, rows);
             ref.scores(X.p, rows, wv, bias, Sref.p, nullptr, 0);
@@ -169,8 +189,8 @@ void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const Lin
                 if (!(err <= tol)) ok = false;
                 if (tol > 0 && err / tol > worst) worst = err / tol;
               }
-            report(ok, fmt("%s scores_%s rows=%zu D=%zu K=%zu off=%zu bias=%d: worst err/tol %.3g", isa,
-                           dname<T>(), rows, D, K, off, with_bias, worst));
+            report(ok, fmt("%s scores_%s rows=%zu D=%zu K=%zu ldt=%zu off=%zu bias=%d: worst err/tol %.3g",
+                           isa, dname<T>(), rows, D, K, ldt, off, with_bias, worst));
           }
       }
 }
@@ -198,21 +218,28 @@ void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const Linea
         const size_t D = c[0], K = c[1], rows = c[2];
         for (GradLayout layout : {GradLayout::KD, GradLayout::DK})
           for (size_t off : {0, 1}) {
-            Buf<T> X(rows * D, off), G(rows * K, off), acc(D * K, off), accref(D * K, off);
+            // Layout KD with off = 1: acc's rows a line further apart than D (as the driver keeps
+            // them for rows of a multiple of 512 bytes), the gaps NaN and checked untouched.
+            const bool padded = layout == GradLayout::KD && off;
+            const size_t ld = padded ? D + vec_width<T>() : D;
+            const size_t n = K * ld;
+            Buf<T> X(rows * D, off), G(rows * K, off), acc(n, off), accref(n, off);
             fill(X, rng, 1.0);
             fill(G, rng, off ? 1e3 : 1.0);
             fill(acc, rng, 1.0);
-            std::memcpy(accref.p, acc.p, sizeof(T) * D * K);
-            Buf<T> acc0(D * K, 0);
-            std::memcpy(acc0.p, acc.p, sizeof(T) * D * K);
+            if (padded)
+              for (size_t k = 0; k < K; ++k) std::fill(acc.p + k * ld + D, acc.p + (k + 1) * ld, gap_value<T>());
+            std::memcpy(accref.p, acc.p, sizeof(T) * n);
+            Buf<T> acc0(n, 0);
+            std::memcpy(acc0.p, acc.p, sizeof(T) * n);
             // The next rows to prefetch: X itself again (any readable rows; results never change).
-            kern.grad_update(X.p, rows, D, G.p, K, acc.p, layout, X.p, rows);
-            ref.grad_update(X.p, rows, D, G.p, K, accref.p, layout, nullptr, 0);
-            bool ok = true;
+            kern.grad_update(X.p, rows, D, G.p, K, acc.p, ld, layout, X.p, rows);
+            ref.grad_update(X.p, rows, D, G.p, K, accref.p, ld, layout, nullptr, 0);
+            bool ok = !padded || gaps_untouched(acc.p, D, K, ld);
             double worst = 0;
             for (size_t d = 0; d < D; ++d)
               for (size_t k = 0; k < K; ++k) {
-                const size_t i = layout == GradLayout::DK ? d * K + k : k * D + d;
+                const size_t i = layout == GradLayout::DK ? d * K + k : k * ld + d;
                 double abs_sum = std::fabs(double(acc0[i]));
                 for (size_t r = 0; r < rows; ++r) abs_sum += std::fabs(double(X[r * D + d]) * double(G[r * K + k]));
                 const double tol = (rows + 3) * eps<T>() * abs_sum;
@@ -220,8 +247,8 @@ void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const Linea
                 if (!(err <= tol)) ok = false;
                 if (tol > 0 && err / tol > worst) worst = err / tol;
               }
-            report(ok, fmt("%s grad_update_%s layout=%s rows=%zu D=%zu K=%zu off=%zu: worst err/tol %.3g",
-                           isa, dname<T>(), layout == GradLayout::DK ? "DK" : "KD", rows, D, K, off,
+            report(ok, fmt("%s grad_update_%s layout=%s rows=%zu D=%zu K=%zu ld=%zu off=%zu: worst err/tol %.3g",
+                           isa, dname<T>(), layout == GradLayout::DK ? "DK" : "KD", rows, D, K, ld, off,
                            worst));
           }
       }
@@ -607,7 +634,7 @@ void test_x_placement(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
         for (auto& v : w) v = static_cast<T>(rng.sym());
         for (auto& v : g) v = static_cast<T>(rng.sym());
         for (auto& v : b) v = static_cast<T>(rng.sym());
-        transpose(w.data(), D, K, wt.data());
+        transpose(w.data(), D, K, wt.data(), D);
         std::vector<int32_t> y(rows);
         for (auto& v : y) v = static_cast<int32_t>(rng.next() % K);
         std::vector<T> S0, A0[2], P0;
@@ -621,13 +648,13 @@ void test_x_placement(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
             std::copy(w.begin(), w.end(), W.p);
             std::copy(g.begin(), g.end(), G.p);
             std::copy(b.begin(), b.end(), B.p);
-            const WeightsView<T> wv{W.p, Wt.p, D, K, K};
+            const WeightsView<T> wv{W.p, Wt.p, D, K, K, D};
             std::vector<T> S(rows * K);
             kern.scores(X.p, rows, wv, B.p, S.data(), X.p, rows);
             std::vector<T> A[2];
             for (int l = 0; l < 2; ++l) {
               A[l].assign(D * K, T(0.5));
-              kern.grad_update(X.p, rows, D, G.p, K, A[l].data(), l ? GradLayout::DK : GradLayout::KD, X.p, rows);
+              kern.grad_update(X.p, rows, D, G.p, K, A[l].data(), D, l ? GradLayout::DK : GradLayout::KD, X.p, rows);
             }
             LossProblem<T> pb;
             pb.X = X.p;
