@@ -334,7 +334,7 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
   T* G = st.G;
   T* M = st.M;
   T* acc = st.acc;
-  const size_t ld = kd_stride<T>(D);
+  const size_t ld = wv.ldt;  // the accumulator's rows are as far apart as Wt's (kd_stride)
   const size_t flush_every = flush_rows<T>();
   size_t since_flush = 0;
   double loss_sum = 0, weight_sum = 0;

@@ -143,9 +143,19 @@ describe.each(SUPPORTED)('ISA %s', (isa) => {
             const X = { data: offsetView(p.X.data, shift), rows: N, cols: D };
             const what = `D=${D} K=${K} X shifted by ${shift}`;
             lossNearReference(dtype, { ...p, X }, what);
-            const S = scores(X, p.W, p.b, { threads: 1 });
             const Sref = reference.scores(X, p.W, p.b);
-            expectAllClose(S.data, Sref.data, 4 * EPS[dtype] * (D + 2) * scoreScale(X, p.W, p.b), `scores ${what}`);
+            const tolS = 4 * EPS[dtype] * (D + 2) * scoreScale(X, p.W, p.b);
+            expectAllClose(scores(X, p.W, p.b, { threads: 1 }).data, Sref.data, tolS, `scores ${what}`);
+            if (K === 10) {
+              // Two parts: each its own accumulator at its own offset in the call's scratch.
+              const want = reference.lossAndGradients(X, p.y, p.W, p.b);
+              const got = lossAndGradients(X, p.y, p.W, p.b, { threads: 2 });
+              const tol = lossTolerances(dtype, X, p.W, p.b);
+              expect(Math.abs(got.loss - want.loss), `2 threads ${what}`).toBeLessThanOrEqual(tol.loss);
+              expectAllClose(got.dW.data, want.dW.data, tol.dW, `dW 2 threads ${what}`);
+              expectAllClose(got.db!, want.db!, tol.db, `db 2 threads ${what}`);
+              expectAllClose(scores(X, p.W, p.b, { threads: 2 }).data, Sref.data, tolS, `scores 2 threads ${what}`);
+            }
           }
         }
       }

@@ -337,10 +337,11 @@ void gemm_cols(const typename A::T* X, size_t rows, size_t D, const typename A::
 // the groups of each row group run together, X's rows then kept in L1 while Wt streams past; so
 // (G − 1)·R < K. AVX-512 float32 mnist (4 × 5 tiles, G = 2: 4 < 10, 15.7 KiB of Wt per group)
 // qualifies; AVX2 (4 × 3, G = 4: 12 > 10) and cifar (60 KiB per group) do not. Measured side by
-// side (bench/ab.cjs, one thread, Zen 4): scores mnist float32 0.76× and 0.80× the time (12 of 12,
-// 8 of 10 rounds), predict 0.90× (9 of 10), lossAndGradients 0.95× (8 of 12); with every shape
-// taking it, cifar's lossAndGradients took 1.15× (0 of 10) and avx2 mnist 1.04×. Same results,
-// bitwise: each score is the same tile's sum.
+// side (bench/ab.cjs, one thread, Zen 4): scores mnist float32 0.76×, 0.80× and 0.77× the time
+// (12 of 12, 8 of 10, 14 of 16 rounds; medians of 60 calls in turn 0.90× and 0.89×), predict 0.90×
+// (9 of 10), lossAndGradients 0.95× (8 of 12); with every shape taking it, cifar's
+// lossAndGradients took 1.15× (0 of 10) and avx2 mnist 1.04×. Same results, bitwise: each score is
+// the same tile's sum.
 constexpr size_t kGroupWtBytes = 16 * 1024;
 
 template <class A>
@@ -402,7 +403,7 @@ void scores_simd(const typename A::T* X, size_t rows, WeightsView<typename A::T>
 // ------------------------------------------------------------------------------------------------
 
 // Xd points at column d0 of the block's first row, rows ldx apart; accd at column d0 of class 0's
-// accumulator row, classes D apart.
+// accumulator row, classes lda apart.
 template <class A, int C, int NV, bool MASK>
 void gkd_tile(const typename A::T* Xd, size_t ldx, size_t rows, size_t lda, const typename A::T* G,
               size_t K, size_t k0, typename A::T* accd, typename A::M mlast, NextRows& next) {

@@ -110,19 +110,24 @@ void transpose(const T* W, size_t D, size_t K, T* Wt, size_t ldt) {
     for (size_t k = 0; k < K; ++k) Wt[k * ldt + d] = W[d * K + k];
 }
 
-// A value the kernels never write, in the gaps of padded row strides (Wt's ldt, acc's ld), which
-// they must neither read into a result (as a NaN it would spread) nor write.
+// What the gaps of padded row strides hold: in Wt (ldt), a NaN, which a read into a score would
+// spread; in an accumulator (ld), a finite value, which any write would change (a NaN would
+// survive a read-modify-write).
 template <typename T>
-T gap_value() {
+T wt_gap_value() {
   return std::numeric_limits<T>::quiet_NaN();
 }
+template <typename T>
+T acc_gap_value() {
+  return T(-7.25);
+}
 
-// Whether every gap element (columns [D, ld) of each of the K rows) still holds gap_value().
+// Whether every gap element (columns [D, ld) of each of the K rows) still holds acc_gap_value().
 template <typename T>
 bool gaps_untouched(const T* a, size_t D, size_t K, size_t ld) {
   for (size_t k = 0; k < K; ++k)
     for (size_t j = D; j < ld; ++j)
-      if (!std::isnan(a[k * ld + j])) return false;
+      if (a[k * ld + j] != acc_gap_value<T>()) return false;
   return true;
 }
 
@@ -177,11 +182,14 @@ void test_scores_kernel(const char* isa, const LinearKernels<T>& kern, const Lin
             fill(X, rng, xs);
             fill(W, rng, xs);
             fill(b, rng, xs);
-            std::fill(Wt.p, Wt.p + K * ldt, gap_value<T>());
+            std::fill(Wt.p, Wt.p + K * ldt, wt_gap_value<T>());
             transpose(W.p, D, K, Wt.p, ldt);
             const WeightsView<T> wv{W.p, Wt.p, D, K, K, ldt};
             const T* bias = with_bias ? b.p : nullptr;
-            kern.scores(X.p, rows, wv, bias, S.p, X.p, rows);
+            // The next rows to ask the cache for (a scores-only pass): X itself, or none (the
+            // fused pass's scores) on one variant.
+            const bool ask = with_bias || !off;
+            kern.scores(X.p, rows, wv, bias, S.p, ask ? X.p : nullptr, ask ? rows : 0);
             ref.scores(X.p, rows, wv, bias, Sref.p, nullptr, 0);
             double worst = 0;
             bool ok = true;
@@ -224,7 +232,7 @@ void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const Linea
         for (GradLayout layout : {GradLayout::KD, GradLayout::DK})
           for (size_t off : {0, 1}) {
             // Layout KD with off = 1: acc's rows a line further apart than D (as the driver keeps
-            // them for rows of a multiple of 512 bytes), the gaps NaN and checked untouched.
+            // them for rows of a multiple of 512 bytes), the gaps checked untouched.
             const bool padded = layout == GradLayout::KD && off;
             const size_t ld = padded ? D + vec_width<T>() : D;
             const size_t n = K * ld;
@@ -233,7 +241,7 @@ void test_grad_kernel(const char* isa, const LinearKernels<T>& kern, const Linea
             fill(G, rng, off ? 1e3 : 1.0);
             fill(acc, rng, 1.0);
             if (padded)
-              for (size_t k = 0; k < K; ++k) std::fill(acc.p + k * ld + D, acc.p + (k + 1) * ld, gap_value<T>());
+              for (size_t k = 0; k < K; ++k) std::fill(acc.p + k * ld + D, acc.p + (k + 1) * ld, acc_gap_value<T>());
             std::memcpy(accref.p, acc.p, sizeof(T) * n);
             Buf<T> acc0(n, 0);
             std::memcpy(acc0.p, acc.p, sizeof(T) * n);
