@@ -220,20 +220,6 @@ void dot_classes_tail(const typename A::T* X, size_t D, const typename A::T* Wt,
   }
 }
 
-template <class A, int R>
-void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t K,
-              const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph, NextRows* next) {
-  constexpr int C = A::kDotClasses;
-  size_t k0 = 0;
-  if (next) {
-    for (; k0 + C <= K; k0 += C) dot_tile<A, R, C, true>(X, D, Wt, ldt, k0, bias, S, K, ph, next);
-    if (k0 < K) dot_classes_tail<A, R, C - 1, true>(X, D, Wt, ldt, k0, K - k0, bias, S, K, ph, next);
-    return;
-  }
-  for (; k0 + C <= K; k0 += C) dot_tile<A, R, C>(X, D, Wt, ldt, k0, bias, S, K, ph);
-  if (k0 < K) dot_classes_tail<A, R, C - 1>(X, D, Wt, ldt, k0, K - k0, bias, S, K, ph);
-}
-
 // One class group (n <= kDotClasses classes from k0) of R rows.
 template <class A, int R>
 void dot_group(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t k0, size_t n,
@@ -250,6 +236,14 @@ void dot_group(const typename A::T* X, size_t D, const typename A::T* Wt, size_t
     dot_tile<A, R, C>(X, D, Wt, ldt, k0, bias, S, K, ph);
   else
     dot_classes_tail<A, R, C - 1>(X, D, Wt, ldt, k0, n, bias, S, K, ph);
+}
+
+// Every class group of R rows, one after another.
+template <class A, int R>
+void dot_rows(const typename A::T* X, size_t D, const typename A::T* Wt, size_t ldt, size_t K,
+              const typename A::T* bias, typename A::T* S, const RowPhase<A>& ph, NextRows* next) {
+  constexpr size_t C = A::kDotClasses;
+  for (size_t k0 = 0; k0 < K; k0 += C) dot_group<A, R>(X, D, Wt, ldt, k0, K - k0 < C ? K - k0 : C, bias, S, K, ph, next);
 }
 
 template <class A, int R>
