@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "memory_hints.hpp"
@@ -186,29 +187,49 @@ class Scratch {
   std::unique_ptr<unsigned char[]> owned_;
 };
 
-// dW += acc; with CLEAR, acc's elements are zeroed as they are read (the next rows' accumulation
-// starts from zero): one pass over acc instead of a flush and a memset, which for wide K (D×K
-// float32, 2 MiB for wideK, from L3) was a second trip through the whole accumulator. wideK
-// float32, one thread, Zen 4, bench/ab.cjs: 0.970× (7 of 8 rounds) and 0.979× (5 of 8), same bits.
+// out[i] += double(a[i]) for i < n; with CLEAR, a[i] = 0 as it is read. Float runs go four at a
+// time in GCC's portable vectors (SSE2 / NEON at this file's baseline flags): the plain loop, of
+// unknown length and with stores GCC would not prove apart, stayed scalar at -O2. Each element is
+// still one addition: the same bits.
 template <bool CLEAR, typename T>
-void flush(T* acc, GradLayout layout, size_t D, size_t K, size_t ld, double* dW) {
-  if (layout == GradLayout::DK) {
-    for (size_t i = 0; i < D * K; ++i) {
-      dW[i] += static_cast<double>(acc[i]);
-      if (CLEAR) acc[i] = T(0);
-    }
-  } else {
-    // dW in its own order, a chunk of its rows at a time (kColumnChunk): k outer over all of D
-    // wrote dW K times with a stride of K doubles, through a dW larger than L1 (mnist: 61 KiB).
-    for (size_t d0 = 0; d0 < D; d0 += kColumnChunk) {
-      const size_t n = std::min(kColumnChunk, D - d0);
-      for (size_t k = 0; k < K; ++k)
-        for (size_t j = 0; j < n; ++j) {
-          dW[(d0 + j) * K + k] += static_cast<double>(acc[k * ld + d0 + j]);
-          if (CLEAR) acc[k * ld + d0 + j] = T(0);
-        }
+void add_run(double* out, T* a, size_t n) {
+  size_t i = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    typedef float Floats __attribute__((vector_size(16)));
+    typedef double Doubles __attribute__((vector_size(32)));
+    for (; i + 4 <= n; i += 4) {
+      Floats x;
+      Doubles o;
+      std::memcpy(&x, a + i, sizeof x);
+      std::memcpy(&o, out + i, sizeof o);
+      o += __builtin_convertvector(x, Doubles);
+      std::memcpy(out + i, &o, sizeof o);
+      if (CLEAR) std::memset(a + i, 0, sizeof x);
     }
   }
+  for (; i < n; ++i) {
+    out[i] += static_cast<double>(a[i]);
+    if (CLEAR) a[i] = T(0);
+  }
+}
+
+// The part's float64 gradient sums += acc, in acc's own layout: for layout KD the part keeps its
+// sums K×D (class rows D apart), and loss_grad puts them in dW's D×K order once, as it adds the
+// parts. The float32 pass flushes every 256 rows; flushed into D×K, each element went a stride of K
+// doubles away, one by one, and that flush took 5–7% of mnist float32's time (perf, cpu-clock
+// samples of perf_probe: 1.25% of all samples against 22% in the float32 pass); now 0.6% against
+// 20%. Measured side by side (bench/ab.cjs, one thread, avx512, Zen 4, same bits): see the commit.
+// With CLEAR, acc's elements are zeroed as they are read (the next rows' accumulation starts from
+// zero): one pass over acc instead of a flush and a memset, which for wide K (D×K float32, 2 MiB
+// for wideK, from L3) was a second trip through the whole accumulator. wideK float32, one thread,
+// Zen 4, bench/ab.cjs: 0.970× (7 of 8 rounds) and 0.979× (5 of 8), same bits.
+template <bool CLEAR, typename T>
+void flush(T* acc, GradLayout layout, size_t D, size_t K, size_t ld, double* sums) {
+  if (layout == GradLayout::DK) {
+    add_run<CLEAR>(sums, acc, D * K);
+    return;
+  }
+  for (size_t k = 0; k < K; ++k) add_run<CLEAR>(sums + k * D, acc + k * ld, D);
 }
 
 // The row's largest value, in four independent chains combined at the end (one chain made each row
@@ -471,10 +492,19 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   for (size_t p = 0; p < parts; ++p)
     if (states[p].outcome.status != LossStatus::ok) return states[p].outcome;
   // Fixed summation order (part 0, 1, ...) keeps results bitwise reproducible per thread count.
+  // Layout KD's parts hold their gradient sums K×D (see flush): they go into dW's D×K here.
   const size_t n = loss_sums_size(D, K);
-  std::memcpy(sums, states[0].sums, sizeof(double) * n);
-  for (size_t p = 1; p < parts; ++p)
-    for (size_t j = 0; j < n; ++j) sums[j] += states[p].sums[j];
+  const bool kd = layout == GradLayout::KD;
+  for (size_t j = 0; j < n; ++j) {
+    double v = states[0].sums[j];
+    for (size_t p = 1; p < parts; ++p) v += states[p].sums[j];
+    size_t to = j;
+    if (kd && j >= 2 && j < 2 + D * K) {
+      const size_t k = (j - 2) / D, d = (j - 2) % D;
+      to = 2 + d * K + k;
+    }
+    sums[to] = v;
+  }
   return {};
 }
 
