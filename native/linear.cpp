@@ -494,16 +494,23 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   // Fixed summation order (part 0, 1, ...) keeps results bitwise reproducible per thread count.
   // Layout KD's parts hold their gradient sums K×D (see flush): they go into dW's D×K here.
   const size_t n = loss_sums_size(D, K);
-  const bool kd = layout == GradLayout::KD;
-  for (size_t j = 0; j < n; ++j) {
+  const auto total = [&](size_t j) {
     double v = states[0].sums[j];
     for (size_t p = 1; p < parts; ++p) v += states[p].sums[j];
-    size_t to = j;
-    if (kd && j >= 2 && j < 2 + D * K) {
-      const size_t k = (j - 2) / D, d = (j - 2) % D;
-      to = 2 + d * K + k;
+    return v;
+  };
+  sums[0] = total(0);
+  sums[1] = total(1);
+  for (size_t j = 2 + D * K; j < n; ++j) sums[j] = total(j);
+  double* dW = sums + 2;
+  if (layout == GradLayout::KD) {
+    for (size_t d0 = 0; d0 < D; d0 += kColumnChunk) {
+      const size_t m = std::min(kColumnChunk, D - d0);
+      for (size_t k = 0; k < K; ++k)
+        for (size_t j = 0; j < m; ++j) dW[(d0 + j) * K + k] = total(2 + k * D + d0 + j);
     }
-    sums[to] = v;
+  } else {
+    for (size_t i = 0; i < D * K; ++i) dW[i] = total(2 + i);
   }
   return {};
 }
