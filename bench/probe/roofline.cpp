@@ -1,7 +1,8 @@
 // roofline.cpp: measures this machine's limits for the benchmark's roofline.
 //   peak FMA rate (GFLOP/s, an FMA counted as 2 flops) for float32 and float64, one thread and all threads;
 //   memory read bandwidth (GB/s, 1e9 bytes/s) summing a buffer far larger than the caches, one and all threads.
-// Prints one JSON object on stdout. Usage: roofline [threads] [bufferMiB]
+// Prints one JSON object on stdout. Usage: roofline [threads] [bufferMiB] [peak]
+// (peak: only the FMA rates on `threads` threads, measured briefly; see main).
 // Built by bench/run.cjs with the widest instruction set softmax-simd uses that the CPU has: `-mavx512f -mavx2
 // -mfma` (512-bit FMAs) with AVX-512, `-mavx2 -mfma` with AVX2 and FMA, else plain -O2 and portable vector code.
 // The peak is the machine's: on a CPU with AVX-512 that is the 512-bit rate, which 256-bit code cannot reach.
@@ -200,6 +201,29 @@ int main(int argc, char** argv) {
     for (double s : sinks) sink_total = sink_total + s;
     return rate / 1e9;
   };
+  // "peak": the FMA rates on `threads` threads alone, in about a quarter of a second: the bench's probe
+  // beside each round of a kernel (its side-by-side table), where the full probe's seconds would be too long.
+  if (argc > 3 && std::strcmp(argv[3], "peak") == 0) {
+    auto quick_rate = [&](double (*fn)(long, double*)) {
+      long iters = 1 << 18;
+      for (;;) {
+        double sink;
+        const Clock::time_point t0 = Clock::now();
+        fn(iters, &sink);
+        sink_total = sink_total + sink;
+        if (seconds_since(t0) > 0.02) break;
+        iters *= 2;
+      }
+      std::vector<double> sinks(threads, 0.0);
+      const double rate = best_rate(threads, 3, [&](int t) { return fn(iters, &sinks[t]); });
+      for (double s : sinks) sink_total = sink_total + s;
+      return rate / 1e9;
+    };
+    const double f32 = quick_rate(fma_f32), f64 = quick_rate(fma_f64);
+    std::printf("{\"threads\":%d,\"f32\":%.2f,\"f64\":%.2f,\"sink\":%g}\n", threads, f32, f64,
+                static_cast<double>(sink_total) * 0.0);
+    return 0;
+  }
   const double f32_1 = fma_rate(fma_f32, 1), f32_all = fma_rate(fma_f32, threads);
   const double f64_1 = fma_rate(fma_f64, 1), f64_all = fma_rate(fma_f64, threads);
 
