@@ -78,8 +78,15 @@ function pickLimits(p) {
   return { f32: p.f32, f64: p.f64, bandwidth: p.bandwidth };
 }
 
+let probeBuilt = null;
+
 /** The probe's binary, compiled once per source/flags/compiler: { bin, flags, compiler } or { error }. */
 function probeBinary() {
+  if (!probeBuilt) probeBuilt = buildProbe();
+  return probeBuilt;
+}
+
+function buildProbe() {
   const src = path.join(__dirname, 'probe', 'roofline.cpp');
   const flags = cpuFlags();
   const avx2 = process.arch === 'x64' && flags.has('avx2') && flags.has('fma');
@@ -115,10 +122,14 @@ function runProbe(threads, quick) {
   return probe;
 }
 
-/** The peak FMA rates (GFLOP/s) on `threads` threads, measured in about 0.3 s: { f32, f64 }. */
-function probePeak(threads) {
-  const out = execFileSync(probeBinary().bin, [String(threads), '0', 'peak'], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop());
+/** The peak FMA rate (GFLOP/s) of a dtype ('f32' or 'f64') on `threads` threads, measured in about 0.15 s. */
+function probePeak(threads, key) {
+  const b = probeBinary();
+  if (b.error) throw new Error(b.error);
+  const out = execFileSync(b.bin, [String(threads), '0', 'peak', key], { encoding: 'utf8' });
+  const rate = JSON.parse(out.trim().split('\n').pop()).gflops;
+  if (!(rate > 0)) throw new Error(`the peak probe printed ${out.trim()}`);
+  return rate;
 }
 
 /** Roofline time (ms) of one call: max(bytes / bandwidth, flops / peak FMA rate), for 1 or all threads; bytes are
@@ -218,19 +229,15 @@ function now() {
 const PAIRED_ROUNDS = 5;
 const PAIRED_ROUND_MS = 300;
 
-function median(xs) {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
 /**
  * The default ISA's sync lossAndGradients on the roofline shapes, each round of calls between two short peak
  * probes (probePeak) and rated against the mean of the two: on a shared host the FMA rate a core delivers drifts
  * over minutes (this project's Zen 4 host: one core's peak read 96 to 117 GFLOP/s within an hour), so a row timed
- * in a slow spell and rated against the run's best probe reads low for reasons that are not the code's. The
- * run-wide rating (the tables above) stays; this one is beside it. Shapes whose roofline is under 1 ms (tiny:
- * per-call latency, not throughput) are left out. Memory bandwidth is the run's start probe.
+ * in a slow spell and rated against the run's best probe could read low for reasons that are not the code's. The
+ * run-wide rating (the tables above) stays; this one is beside it. The row reports the median round by that
+ * rating (its time and its peaks) and the range. Shapes whose roofline is under 1 ms (tiny: per-call latency, not
+ * throughput) are left out, except with --quick, where every shape runs one round of one call (a check that the
+ * section works, not a measurement). Memory bandwidth is the run's start probe (every such row is compute-bound).
  */
 async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick) {
   const out = [];
@@ -244,9 +251,8 @@ async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick
         const o = { reg: REG, threads };
         pkg.lossAndGradients(p.X, p.y, p.W, p.b, o); // warm-up
         const key = dtype === 'float32' ? 'f32' : 'f64';
-        const peaks = [probePeak(threads)[key]];
-        const ms = [];
-        const ratios = [];
+        const peaks = [probePeak(threads, key)];
+        const list = [];
         for (let r = 0; r < rounds; r++) {
           let calls = 0;
           const t0 = now();
@@ -254,14 +260,15 @@ async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick
             pkg.lossAndGradients(p.X, p.y, p.W, p.b, o);
             calls++;
           } while (now() - t0 < roundMs || calls < (quick ? 1 : 2));
-          const t = (now() - t0) / calls;
-          peaks.push(probePeak(threads)[key]);
+          const ms = (now() - t0) / calls;
+          peaks.push(probePeak(threads, key));
           const peak = (peaks[r] + peaks[r + 1]) / 2;
           const bw = startProbe.bandwidth[threads > 1 ? 'gbpsAll' : 'gbps1'];
           const roof = Math.max(bytesMoved('lossAndGradients', shape, dtype) / (bw * 1e9), flops('lossAndGradients', shape) / (peak * 1e9)) * 1e3;
-          ms.push(t);
-          ratios.push(roof / t);
+          list.push({ ms, peak, ratio: roof / ms });
         }
+        const byRatio = [...list].sort((a, b) => a.ratio - b.ratio);
+        const mid = byRatio[(byRatio.length - 1) >> 1];
         const row = {
           shape: shape.name,
           N: shape.N,
@@ -271,16 +278,16 @@ async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick
           threads,
           rounds,
           roundMs,
-          msMedian: median(ms),
-          peakMedian: median(peaks),
+          ms: mid.ms,
+          peak: mid.peak,
           peakMin: Math.min(...peaks),
           peakMax: Math.max(...peaks),
-          pctMedian: 100 * median(ratios),
-          pctMin: 100 * Math.min(...ratios),
-          pctMax: 100 * Math.max(...ratios),
+          pct: 100 * mid.ratio,
+          pctMin: 100 * byRatio[0].ratio,
+          pctMax: 100 * byRatio[byRatio.length - 1].ratio,
         };
         out.push(row);
-        log(`  paired ${shape.name} ${dtype} t=${threads}: ${fmtMs(row.msMedian)} ms, ${row.pctMedian.toFixed(1)}% (${row.pctMin.toFixed(1)}–${row.pctMax.toFixed(1)}) of the roofline at the peak beside it, ${row.peakMin.toFixed(0)}–${row.peakMax.toFixed(0)} GFLOP/s`);
+        log(`  paired ${shape.name} ${dtype} t=${threads}: median round ${fmtMs(row.ms)} ms, ${row.pct.toFixed(1)}% (${row.pctMin.toFixed(1)}–${row.pctMax.toFixed(1)}) of the roofline at the peak beside it, probes ${row.peakMin.toFixed(0)}–${row.peakMax.toFixed(0)} GFLOP/s`);
       }
     }
   }
@@ -470,7 +477,12 @@ async function main() {
   if (probe && !probe.error && ops.includes('lossAndGradients')) {
     log('side by side with the peak: lossAndGradients rounds between peak probes ...');
     addon.selectIsa(info.isa);
-    paired = await pairedRounds(pkg, shapes, dtypes, threadCounts, probe, args.quick);
+    try {
+      paired = await pairedRounds(pkg, shapes, dtypes, threadCounts, probe, args.quick);
+    } catch (e) {
+      paired = { error: `the side-by-side rounds failed: ${e.message}` };
+      log(paired.error);
+    }
   }
 
   // The probe again at the end: a core shared with other work at the start would understate the limits and
@@ -778,14 +790,14 @@ function asyncTable(report) {
 
 function pairedTable(report) {
   const lines = [
-    '| shape | dtype | threads | ms (median round) | % roofline at the peak beside it: median (range) | peak beside it, GFLOP/s | % roofline at the run\'s best peak (median round) |',
+    '| shape | dtype | threads | median round: ms | its % of the roofline at the peak beside it (range over rounds) | its peak, GFLOP/s (probes over all rounds) | its % at the run\'s best peak |',
     '|:--|:--|--:|--:|--:|--:|--:|',
   ];
   for (const r of report.paired) {
     const runWide = rooflineMs(report.probe, 'lossAndGradients', r, r.dtype, r.threads > 1);
     lines.push(
-      `| ${r.shape} ${r.N}×${r.D}, K=${r.K} | ${r.dtype} | ${r.threads} | ${fmtMs(r.msMedian)} | **${r.pctMedian.toFixed(1)}** (${r.pctMin.toFixed(1)}–${r.pctMax.toFixed(1)}) | ` +
-        `${r.peakMin.toFixed(0)}–${r.peakMax.toFixed(0)} | ${((100 * runWide) / r.msMedian).toFixed(1)} |`,
+      `| ${r.shape} ${r.N}×${r.D}, K=${r.K} | ${r.dtype} | ${r.threads} | ${fmtMs(r.ms)} | **${r.pct.toFixed(1)}** (${r.pctMin.toFixed(1)}–${r.pctMax.toFixed(1)}) | ` +
+        `${r.peak.toFixed(0)} (${r.peakMin.toFixed(0)}–${r.peakMax.toFixed(0)}) | ${((100 * runWide) / r.ms).toFixed(1)} |`,
     );
   }
   return lines.join('\n');
@@ -863,17 +875,22 @@ function markdown(report) {
     out.push(opsTable(report, dtype));
     out.push('');
   }
-  if (report.paired && report.paired.length) {
+  if (report.paired && report.paired.error) {
+    out.push('## Side by side with the peak (lossAndGradients, sync, default ISA)');
+    out.push('');
+    out.push(report.paired.error);
+    out.push('');
+  } else if (report.paired && report.paired.length) {
     out.push('## Side by side with the peak (lossAndGradients, sync, default ISA)');
     out.push('');
     out.push(pairedTable(report));
     out.push('');
     out.push(
       `Each of ${report.paired[0].rounds} round(s) times the call (${report.paired[0].roundMs ? `at least ${report.paired[0].roundMs} ms and 2 calls` : 'one call'}, the mean per call) between two ` +
-        'short probes of the peak FMA rate (`roofline <threads> 0 peak`, ~0.3 s, best of 3 runs of ~20 ms), and rates it against the roofline at the mean of ' +
-        'those two peaks (the bandwidth: the start probe\'s). On this shared host the rate a core delivers drifts over minutes, so the tables above, which rate ' +
-        'every row against the best probe of the whole run, read a row timed in a slow spell low; this table rates each round against the machine as it ' +
-        'was beside it. Both are measurements of this run: read them together.',
+        'short probes of the dtype\'s peak FMA rate (`roofline <threads> 0 peak f32|f64`, ~0.15 s, best of 3 runs of 20–40 ms), and rates it against the roofline at the mean of ' +
+        'those two peaks (the bandwidth: the start probe\'s; every row here is compute-bound). A row shows the median round by that rating, and the range over its rounds. ' +
+        'On a shared host the rate a core delivers drifts over minutes; the tables above rate every row against the best probe of the whole run, this table ' +
+        'each round against the peak probed beside it. The rounds are timed minutes after the tables\' rows, so they say nothing of a slow spell there. Both are measurements of this run: read them together.',
     );
     out.push('');
   }

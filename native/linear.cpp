@@ -29,11 +29,11 @@ std::unique_ptr<T[]> try_alloc(size_t n) {
   return std::unique_ptr<T[]>(new (std::nothrow) T[n == 0 ? 1 : n]);
 }
 
-// Column chunks for the D×K ↔ K×D copies (transpose, flush): each of the K rows of the K×D side is
-// touched 16 elements (one or two lines) at a time. Element by element, the K rows' same column came
-// in turn: K lines a stride of D apart, which for D·sizeof(T) a multiple of 4 KiB (cifar: 12 KiB)
-// all fall in one L1 set, and past its 8 ways every access missed. Each element is still copied
-// or added once, so the results are the same bits.
+// Column chunks for the D×K ↔ K×D copies (the transpose of W, loss_grad's combine of the parts'
+// sums): each of the K rows of the K×D side is touched 16 elements (one or two lines) at a time.
+// Element by element, the K rows' same column came in turn: K lines a stride of D apart, which for
+// D·sizeof(T) a multiple of 4 KiB (cifar: 12 KiB) all fall in one L1 set, and past its 8 ways every
+// access missed. Each element is still copied or added once, so the results are the same bits.
 constexpr size_t kColumnChunk = 16;
 
 // Row stride (elements) of the call's own K×D buffers, Wt and the KD accumulator: D, and one

@@ -1,8 +1,8 @@
 // roofline.cpp: measures this machine's limits for the benchmark's roofline.
 //   peak FMA rate (GFLOP/s, an FMA counted as 2 flops) for float32 and float64, one thread and all threads;
 //   memory read bandwidth (GB/s, 1e9 bytes/s) summing a buffer far larger than the caches, one and all threads.
-// Prints one JSON object on stdout. Usage: roofline [threads] [bufferMiB] [peak]
-// (peak: only the FMA rates on `threads` threads, measured briefly; see main).
+// Prints one JSON object on stdout. Usage: roofline [threads] [bufferMiB] [peak f32|f64]
+// (peak: only that dtype's FMA rate on `threads` threads, measured briefly; see main).
 // Built by bench/run.cjs with the widest instruction set softmax-simd uses that the CPU has: `-mavx512f -mavx2
 // -mfma` (512-bit FMAs) with AVX-512, `-mavx2 -mfma` with AVX2 and FMA, else plain -O2 and portable vector code.
 // The peak is the machine's: on a CPU with AVX-512 that is the 512-bit rate, which 256-bit code cannot reach.
@@ -201,9 +201,9 @@ int main(int argc, char** argv) {
     for (double s : sinks) sink_total = sink_total + s;
     return rate / 1e9;
   };
-  // "peak": the FMA rates on `threads` threads alone, in about a quarter of a second: the bench's probe
+  // "peak f32|f64": that dtype's FMA rate on `threads` threads alone, in about 0.15 s: the bench's probe
   // beside each round of a kernel (its side-by-side table), where the full probe's seconds would be too long.
-  if (argc > 3 && std::strcmp(argv[3], "peak") == 0) {
+  if (argc > 4 && std::strcmp(argv[3], "peak") == 0) {
     auto quick_rate = [&](double (*fn)(long, double*)) {
       long iters = 1 << 18;
       for (;;) {
@@ -219,8 +219,9 @@ int main(int argc, char** argv) {
       for (double s : sinks) sink_total = sink_total + s;
       return rate / 1e9;
     };
-    const double f32 = quick_rate(fma_f32), f64 = quick_rate(fma_f64);
-    std::printf("{\"threads\":%d,\"f32\":%.2f,\"f64\":%.2f,\"sink\":%g}\n", threads, f32, f64,
+    const bool f64 = std::strcmp(argv[4], "f64") == 0;
+    const double rate = quick_rate(f64 ? fma_f64 : fma_f32);
+    std::printf("{\"threads\":%d,\"dtype\":\"%s\",\"gflops\":%.2f,\"sink\":%g}\n", threads, f64 ? "f64" : "f32", rate,
                 static_cast<double>(sink_total) * 0.0);
     return 0;
   }
