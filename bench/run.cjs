@@ -122,7 +122,7 @@ function runProbe(threads, quick) {
   return probe;
 }
 
-/** The peak FMA rate (GFLOP/s) of a dtype ('f32' or 'f64') on `threads` threads, measured in about 0.15 s. */
+/** The peak FMA rate (GFLOP/s) of a dtype ('f32' or 'f64') on `threads` threads, measured in about 0.5 s. */
 function probePeak(threads, key) {
   const b = probeBinary();
   if (b.error) throw new Error(b.error);
@@ -231,7 +231,7 @@ const PAIRED_ROUND_MS = 300;
 
 /**
  * The default ISA's sync lossAndGradients on the roofline shapes, each round of calls between two short peak
- * probes (probePeak) and rated against the mean of the two: on a shared host the FMA rate a core delivers drifts
+ * probes (probePeak) and rated against the higher of the two: on a shared host the FMA rate a core delivers drifts
  * over minutes (this project's Zen 4 host: one core's peak read 96 to 117 GFLOP/s within an hour), so a row timed
  * in a slow spell and rated against the run's best probe could read low for reasons that are not the code's. The
  * run-wide rating (the tables above) stays; this one is beside it. The row reports the median round by that
@@ -262,7 +262,8 @@ async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick
           } while (now() - t0 < roundMs || calls < (quick ? 1 : 2));
           const ms = (now() - t0) / calls;
           peaks.push(probePeak(threads, key));
-          const peak = (peaks[r] + peaks[r + 1]) / 2;
+          // The higher of the two: a short probe on two threads can start them apart and read low.
+          const peak = Math.max(peaks[r], peaks[r + 1]);
           const bw = startProbe.bandwidth[threads > 1 ? 'gbpsAll' : 'gbps1'];
           const roof = Math.max(bytesMoved('lossAndGradients', shape, dtype) / (bw * 1e9), flops('lossAndGradients', shape) / (peak * 1e9)) * 1e3;
           list.push({ ms, peak, ratio: roof / ms });
@@ -887,7 +888,7 @@ function markdown(report) {
     out.push('');
     out.push(
       `Each of ${report.paired[0].rounds} round(s) times the call (${report.paired[0].roundMs ? `at least ${report.paired[0].roundMs} ms and 2 calls` : 'one call'}, the mean per call) between two ` +
-        'short probes of the dtype\'s peak FMA rate (`roofline <threads> 0 peak f32|f64`, ~0.15 s, best of 3 runs of 20–40 ms), and rates it against the roofline at the mean of ' +
+        'short probes of the dtype\'s peak FMA rate (`roofline <threads> 0 peak f32|f64`, ~0.5 s, best of 5 runs of 50–100 ms), and rates it against the roofline at the higher of ' +
         'those two peaks (the bandwidth: the start probe\'s; every row here is compute-bound). A row shows the median round by that rating, and the range over its rounds. ' +
         'On a shared host the rate a core delivers drifts over minutes; the tables above rate every row against the best probe of the whole run, this table ' +
         'each round against the peak probed beside it. The rounds are timed minutes after the tables\' rows, so they say nothing of a slow spell there. Both are measurements of this run: read them together.',

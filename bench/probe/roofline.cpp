@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
     for (double s : sinks) sink_total = sink_total + s;
     return rate / 1e9;
   };
-  // "peak f32|f64": that dtype's FMA rate on `threads` threads alone, in about 0.15 s: the bench's probe
+  // "peak f32|f64": that dtype's FMA rate on `threads` threads alone, in about half a second: the bench's probe
   // beside each round of a kernel (its side-by-side table), where the full probe's seconds would be too long.
   if (argc > 4 && std::strcmp(argv[3], "peak") == 0) {
     auto quick_rate = [&](double (*fn)(long, double*)) {
@@ -211,11 +211,11 @@ int main(int argc, char** argv) {
         const Clock::time_point t0 = Clock::now();
         fn(iters, &sink);
         sink_total = sink_total + sink;
-        if (seconds_since(t0) > 0.02) break;
+        if (seconds_since(t0) > 0.05) break;
         iters *= 2;
       }
       std::vector<double> sinks(threads, 0.0);
-      const double rate = best_rate(threads, 3, [&](int t) { return fn(iters, &sinks[t]); });
+      const double rate = best_rate(threads, 5, [&](int t) { return fn(iters, &sinks[t]); });
       for (double s : sinks) sink_total = sink_total + s;
       return rate / 1e9;
     };
