@@ -19,15 +19,22 @@ function run(mode: string, env: Record<string, string> = {}) {
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-// Bounds: 20,000 calls that each allocate ~1.4 KB of results; a leak of even one result buffer per
-// call would grow external memory by ~28 MB and RSS as much; after two warm-up rounds RSS moves by 0.5–3 MB of allocator noise.
-test('10,000 sync and 10,000 async calls: RSS and external memory stay flat', () => {
+// Bounds: each round is 20,000 calls that each allocate ~1.4 KB of results; a leak of even one
+// result buffer per call would grow external memory by ~28 MB a round and RSS as much; after two
+// warm-up rounds RSS moves by 0.5–3 MB of allocator noise a round. A leak grows every round, so the
+// RSS bound holds for the smaller of two rounds' growth: a one-off step (RSS +8.00 MiB in one round,
+// once in CI) is not a leak.
+test('2 × (10,000 sync and 10,000 async calls): RSS and external memory stay flat', () => {
   const r = run('calls');
   expect(r.wrong).toBe(0);
-  const rssGrowth = (r.after.rss - r.before.rss) / MiB;
-  const externalGrowth = (r.after.external - r.before.external) / MiB;
-  expect(externalGrowth, `external grew ${externalGrowth.toFixed(2)} MiB`).toBeLessThan(1);
-  expect(rssGrowth, `RSS grew ${rssGrowth.toFixed(2)} MiB`).toBeLessThan(process.env.SOFTMAX_SIMD_SANITIZED ? 64 : 8);
+  const rounds = [
+    [r.before, r.after],
+    [r.after, r.after2],
+  ];
+  const rss = rounds.map(([a, b]) => (b.rss - a.rss) / MiB);
+  const external = rounds.map(([a, b]) => (b.external - a.external) / MiB);
+  for (const g of external) expect(g, `external grew ${external.map((x) => x.toFixed(2)).join(', ')} MiB`).toBeLessThan(1);
+  expect(Math.min(...rss), `RSS grew ${rss.map((x) => x.toFixed(2)).join(', ')} MiB`).toBeLessThan(process.env.SOFTMAX_SIMD_SANITIZED ? 64 : 8);
 });
 
 test('300 async calls in flight, inputs dropped at once, garbage collection forced while they run', () => {
