@@ -29,8 +29,8 @@ std::unique_ptr<T[]> try_alloc(size_t n) {
   return std::unique_ptr<T[]>(new (std::nothrow) T[n == 0 ? 1 : n]);
 }
 
-// Column chunks for the D×K ↔ K×D copies (the transpose of W, loss_grad's combine of the parts'
-// sums): each of the K rows of the K×D side is touched 16 elements (one or two lines) at a time.
+// Column chunks for the D×K ↔ K×D copies (transpose: W into Wt, and the parts' K×D gradient sums
+// into dW): each of the K rows of the K×D side is touched 16 elements (one or two lines) at a time.
 // Element by element, the K rows' same column came in turn: K lines a stride of D apart, which for
 // D·sizeof(T) a multiple of 4 KiB (cifar: 12 KiB) all fall in one L1 set, and past its 8 ways every
 // access missed. Each element is still copied or added once, so the results are the same bits.
@@ -492,26 +492,13 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   for (size_t p = 0; p < parts; ++p)
     if (states[p].outcome.status != LossStatus::ok) return states[p].outcome;
   // Fixed summation order (part 0, 1, ...) keeps results bitwise reproducible per thread count.
-  // Layout KD's parts hold their gradient sums K×D (see flush): they go into dW's D×K here.
+  // Layout KD's parts hold their gradient sums K×D (see flush): transposed into dW's D×K here.
   const size_t n = loss_sums_size(D, K);
-  const auto total = [&](size_t j) {
-    double v = states[0].sums[j];
-    for (size_t p = 1; p < parts; ++p) v += states[p].sums[j];
-    return v;
-  };
-  sums[0] = total(0);
-  sums[1] = total(1);
-  for (size_t j = 2 + D * K; j < n; ++j) sums[j] = total(j);
-  double* dW = sums + 2;
-  if (layout == GradLayout::KD) {
-    for (size_t d0 = 0; d0 < D; d0 += kColumnChunk) {
-      const size_t m = std::min(kColumnChunk, D - d0);
-      for (size_t k = 0; k < K; ++k)
-        for (size_t j = 0; j < m; ++j) dW[(d0 + j) * K + k] = total(2 + k * D + d0 + j);
-    }
-  } else {
-    for (size_t i = 0; i < D * K; ++i) dW[i] = total(2 + i);
-  }
+  double* total = states[0].sums;
+  for (size_t p = 1; p < parts; ++p)
+    for (size_t j = 0; j < n; ++j) total[j] += states[p].sums[j];
+  std::memcpy(sums, total, sizeof(double) * n);
+  if (layout == GradLayout::KD) transpose(total + 2, K, D, sums + 2, K);
   return {};
 }
 
