@@ -182,51 +182,36 @@ int main(int argc, char** argv) {
   const long mib = argc > 2 ? std::atol(argv[2]) : 512;
   volatile double sink_total = 0;
 
-  // FMA rate: calibrate the iteration count to ~0.15 s per run on one thread.
-  auto calibrate = [&](double (*fn)(long, double*)) {
-    long iters = 1 << 20;
+  // FMA rate: the iteration count doubled until one run on one thread takes over 0.05 s, times
+  // `scale`; the best of `runs` runs on `nthreads` threads.
+  auto fma_rate = [&](double (*fn)(long, double*), int nthreads, long scale, int runs) {
+    long iters = 1 << 18;
     for (;;) {
       double sink;
       const Clock::time_point t0 = Clock::now();
       fn(iters, &sink);
       sink_total = sink_total + sink;
-      if (seconds_since(t0) > 0.05) return iters * 3;
+      if (seconds_since(t0) > 0.05) break;
       iters *= 2;
     }
-  };
-  auto fma_rate = [&](double (*fn)(long, double*), int nthreads) {
-    const long iters = calibrate(fn);
+    iters *= scale;
     std::vector<double> sinks(nthreads, 0.0);
-    const double rate = best_rate(nthreads, 3, [&](int t) { return fn(iters, &sinks[t]); });
+    const double rate = best_rate(nthreads, runs, [&](int t) { return fn(iters, &sinks[t]); });
     for (double s : sinks) sink_total = sink_total + s;
     return rate / 1e9;
   };
-  // "peak f32|f64": that dtype's FMA rate on `threads` threads alone, in about half a second: the bench's probe
-  // beside each round of a kernel (its side-by-side table), where the full probe's seconds would be too long.
+  // "peak f32|f64": that dtype's FMA rate on `threads` threads alone, in about half a second (best of 5
+  // runs of 50-100 ms): the bench's probe beside each round of a kernel (its side-by-side table), where
+  // the full probe's seconds would be too long.
   if (argc > 4 && std::strcmp(argv[3], "peak") == 0) {
-    auto quick_rate = [&](double (*fn)(long, double*)) {
-      long iters = 1 << 18;
-      for (;;) {
-        double sink;
-        const Clock::time_point t0 = Clock::now();
-        fn(iters, &sink);
-        sink_total = sink_total + sink;
-        if (seconds_since(t0) > 0.05) break;
-        iters *= 2;
-      }
-      std::vector<double> sinks(threads, 0.0);
-      const double rate = best_rate(threads, 5, [&](int t) { return fn(iters, &sinks[t]); });
-      for (double s : sinks) sink_total = sink_total + s;
-      return rate / 1e9;
-    };
     const bool f64 = std::strcmp(argv[4], "f64") == 0;
-    const double rate = quick_rate(f64 ? fma_f64 : fma_f32);
+    const double rate = fma_rate(f64 ? fma_f64 : fma_f32, threads, 1, 5);
     std::printf("{\"threads\":%d,\"dtype\":\"%s\",\"gflops\":%.2f,\"sink\":%g}\n", threads, f64 ? "f64" : "f32", rate,
                 static_cast<double>(sink_total) * 0.0);
     return 0;
   }
-  const double f32_1 = fma_rate(fma_f32, 1), f32_all = fma_rate(fma_f32, threads);
-  const double f64_1 = fma_rate(fma_f64, 1), f64_all = fma_rate(fma_f64, threads);
+  const double f32_1 = fma_rate(fma_f32, 1, 3, 3), f32_all = fma_rate(fma_f32, threads, 3, 3);
+  const double f64_1 = fma_rate(fma_f64, 1, 3, 3), f64_all = fma_rate(fma_f64, threads, 3, 3);
 
   // Bandwidth: a buffer of `mib` MiB of floats, split into per-thread slices.
   const size_t n = static_cast<size_t>(mib) * 1024 * 1024 / sizeof(float);
