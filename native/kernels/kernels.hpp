@@ -84,6 +84,11 @@ struct LinearKernels {
   // and W copied to rows of whole lines (ldw) where K's rows are not. Else Wt line-aligned, W as
   // given (ldw = K).
   bool aligned_weights;
+
+  // Optional (null: the driver's portable loop): out[i] += double(a[i]) for i < n, each element one
+  // addition (so every ISA gives the same bits); with clear, a[i] = 0 as it is read. The float32
+  // pass flushes its gradient accumulator into the float64 sums with it every 256 rows.
+  void (*add_to_sums)(double* out, T* a, size_t n, bool clear);
 };
 
 // The portable row steps (linear_scalar.cpp), which the AVX2 and NEON tables use too: K-long rows

@@ -260,13 +260,31 @@ void grad_update_f64_avx2(const double* X, size_t rows, size_t D, const double* 
   grad_update_simd<F64>(X, rows, D, G, K, acc, ld, layout, next, next_rows);
 }
 
+// add_to_sums (kernels.hpp) for float32: 8 floats a step, as two vectors of 4 doubles; the tail
+// (fewer than 8) one by one.
+void add_to_sums_f32_avx2(double* out, float* a, size_t n, bool clear) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(a + i);
+    _mm256_storeu_pd(out + i, _mm256_add_pd(_mm256_loadu_pd(out + i), _mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    _mm256_storeu_pd(out + i + 4,
+                     _mm256_add_pd(_mm256_loadu_pd(out + i + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    if (clear) _mm256_storeu_ps(a + i, _mm256_setzero_ps());
+  }
+  for (; i < n; ++i) {
+    out[i] += static_cast<double>(a[i]);
+    if (clear) a[i] = 0.0f;
+  }
+}
+
 }  // namespace
 
 const LinearKernels<float> linear_f32_avx2 = {
     "avx2", scores_f32_avx2, exp_f32_avx2, grad_update_f32_avx2, grad_layout_simd,
-    row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar, add_columns_f32_scalar, false};
+    row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar, add_columns_f32_scalar, false,
+    add_to_sums_f32_avx2};
 const LinearKernels<double> linear_f64_avx2 = {
     "avx2", scores_f64_avx2, exp_f64_avx2, grad_update_f64_avx2, grad_layout_simd,
-    row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar, add_columns_f64_scalar, false};
+    row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar, add_columns_f64_scalar, false, nullptr};
 
 }  // namespace softmax_simd

@@ -404,13 +404,38 @@ void add_columns_f64_avx512(const double* G, size_t rows, size_t K, double* db) 
   }
 }
 
+// add_to_sums (kernels.hpp) for float32: 16 floats a step, as two vectors of 8 doubles. The
+// driver's portable loop (SSE2 at the addon's baseline flags) took 3% of the float32 mnist pass.
+void add_to_sums_f32_avx512(double* out, float* a, size_t n, bool clear) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(a + i);
+    _mm512_storeu_pd(out + i, _mm512_add_pd(_mm512_loadu_pd(out + i), _mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    _mm512_storeu_pd(out + i + 8,
+                     _mm512_add_pd(_mm512_loadu_pd(out + i + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1))));
+    if (clear) _mm512_storeu_ps(a + i, _mm512_setzero_ps());
+  }
+  if (i < n) {
+    const __mmask16 m = F32::mask(n - i);
+    const __mmask8 lo = static_cast<__mmask8>(m), hi = static_cast<__mmask8>(m >> 8);
+    const __m512 x = _mm512_maskz_loadu_ps(m, a + i);
+    _mm512_mask_storeu_pd(out + i, lo,
+                          _mm512_add_pd(_mm512_maskz_loadu_pd(lo, out + i), _mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    _mm512_mask_storeu_pd(out + i + 8, hi,
+                          _mm512_add_pd(_mm512_maskz_loadu_pd(hi, out + i + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1))));
+    if (clear) _mm512_mask_storeu_ps(a + i, m, _mm512_setzero_ps());
+  }
+}
+
 }  // namespace
 
 const LinearKernels<float> linear_f32_avx512 = {
     "avx512", scores_f32_avx512, exp_f32_avx512, grad_update_f32_avx512, grad_layout_simd,
-    row_max_shift_f32_avx512, row_sums_f32_avx512, scale_rows_f32_avx512, add_columns_f32_avx512, true};
+    row_max_shift_f32_avx512, row_sums_f32_avx512, scale_rows_f32_avx512, add_columns_f32_avx512, true,
+    add_to_sums_f32_avx512};
 const LinearKernels<double> linear_f64_avx512 = {
     "avx512", scores_f64_avx512, exp_f64_avx512, grad_update_f64_avx512, grad_layout_simd,
-    row_max_shift_f64_avx512, row_sums_f64_avx512, scale_rows_f64_avx512, add_columns_f64_avx512, true};
+    row_max_shift_f64_avx512, row_sums_f64_avx512, scale_rows_f64_avx512, add_columns_f64_avx512, true,
+    nullptr};
 
 }  // namespace softmax_simd

@@ -702,9 +702,9 @@ GradLayout grad_layout_f64_neon(size_t D, size_t K) { return grad_layout_neon(D,
 
 const LinearKernels<float> linear_f32_neon = {
     "neon", scores_f32_neon, exp_f32_neon, grad_update_f32_neon, grad_layout_f32_neon,
-    row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar, add_columns_f32_scalar, false};
+    row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar, add_columns_f32_scalar, false, nullptr};
 const LinearKernels<double> linear_f64_neon = {
     "neon", scores_f64_neon, exp_f64_neon, grad_update_f64_neon, grad_layout_f64_neon,
-    row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar, add_columns_f64_scalar, false};
+    row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar, add_columns_f64_scalar, false, nullptr};
 
 }  // namespace softmax_simd

@@ -136,10 +136,10 @@ void add_columns_f64_scalar(const double* G, size_t rows, size_t K, double* db) 
 const LinearKernels<float> linear_f32_scalar = {
     "scalar", scores_scalar<float>, exp_inplace_scalar<float>, grad_update_scalar<float>,
     grad_layout_scalar, row_max_shift_f32_scalar, row_sums_f32_scalar, scale_rows_f32_scalar,
-    add_columns_f32_scalar, false};
+    add_columns_f32_scalar, false, nullptr};
 const LinearKernels<double> linear_f64_scalar = {
     "scalar", scores_scalar<double>, exp_inplace_scalar<double>, grad_update_scalar<double>,
     grad_layout_scalar, row_max_shift_f64_scalar, row_sums_f64_scalar, scale_rows_f64_scalar,
-    add_columns_f64_scalar, false};
+    add_columns_f64_scalar, false, nullptr};
 
 }  // namespace softmax_simd

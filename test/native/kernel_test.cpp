@@ -608,6 +608,37 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
 }
 
 // ------------------------------------------------------------------------------------------------
+// add_to_sums (kernels.hpp), where the ISA has it: out[i] + double(a[i]) by one addition each, the
+// bits of the plain loop, a[i] zeroed with clear and untouched without, nothing outside [0, n) read
+// or written (the arrays end their allocations: an over-read or over-write shows under ASan).
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+void test_add_to_sums(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
+  if (!kern.add_to_sums) return;
+  for (size_t n = 0; n <= 41; ++n)
+    for (size_t off = 0; off < 2; ++off)
+      for (bool clear : {false, true}) {
+        Buf<T> a(n, off);
+        Buf<double> out(n, off);
+        fill(a, rng, 1e3);
+        fill(out, rng, 1e6);
+        std::vector<double> want(n);
+        std::vector<T> a0(n);
+        for (size_t i = 0; i < n; ++i) {
+          want[i] = out[i] + static_cast<double>(a[i]);
+          a0[i] = a[i];
+        }
+        kern.add_to_sums(out.p, a.p, n, clear);
+        bool ok = true;
+        for (size_t i = 0; i < n; ++i) {
+          ok = ok && std::memcmp(&out[i], &want[i], sizeof(double)) == 0;
+          ok = ok && (clear ? a[i] == T(0) && !std::signbit(a[i]) : std::memcmp(&a[i], &a0[i], sizeof(T)) == 0);
+        }
+        report(ok, fmt("%s add_to_sums_%s n=%zu off=%zu clear=%d", isa, dname<T>(), n, off, int(clear)));
+      }
+}
+
+// ------------------------------------------------------------------------------------------------
 // Where X starts in memory. The x86 score tiles start each row at the vector-aligned block holding
 // its first element and rotate their sums back (RowPhase, native/kernels/linear_simd.inl), and the
 // driver packs Wt at X's offset; so for X at every element offset within a 64-byte line, scores,
@@ -925,6 +956,10 @@ void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   const LinearKernels<T>& ref = table<T>(kernel_set(Isa::scalar));
   Rng rng(seed);
   report(std::strcmp(kern.isa, isa) == 0, fmt("%s table of %s says isa '%s'", isa, dname<T>(), kern.isa));
+  // The float32 flush is vectorized on x86 (add_to_sums); elsewhere the driver's portable loop.
+  const bool x86_simd = std::strcmp(isa, "avx2") == 0 || std::strcmp(isa, "avx512") == 0;
+  report((kern.add_to_sums != nullptr) == (x86_simd && sizeof(T) == 4),
+         fmt("%s table of %s has add_to_sums: %d", isa, dname<T>(), int(kern.add_to_sums != nullptr)));
   if (&kern == &ref) {
     // The scalar table is the reference of every comparison below; against itself they would
     // check nothing (and took half of this program's time, most of CI's NEON stage under qemu).
@@ -938,6 +973,7 @@ void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   test_exp_special<T>(isa, kern);
   test_exp_tails<T>(isa, kern, ref, rng);
   test_loss_grad<T>(isa, kern, ref, rng);
+  test_add_to_sums<T>(isa, kern, rng);
   test_scores_predict<T>(isa, kern, ref, rng);
   test_softmax<T>(isa, kern, ref, rng);
   test_x_placement<T>(isa, kern, rng);
