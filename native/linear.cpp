@@ -224,9 +224,10 @@ void add_run(double* out, T* a, size_t n) {
 // for wideK, from L3) was a second trip through the whole accumulator. wideK float32, one thread,
 // Zen 4, bench/ab.cjs: 0.970× (7 of 8 rounds) and 0.979× (5 of 8), same bits.
 // Where the ISA has add_to_sums (float32 on AVX2 and AVX-512) it does the adding, 16 floats a step
-// on AVX-512 instead of add_run's 4: its share of perf_probe mnist float32's samples 0.71% → 0.35%
-// (against ~18% in the tiles); bench/ab.cjs, Zen 4, same bits: mnist float32 one thread 0.985× (B
-// faster in 8 of 12 rounds), two threads 0.949× (8 of 10), wideK 0.993× (6 of 8), avx2 mnist 0.995×.
+// on AVX-512 instead of add_run's 4: in a later profile (perf_probe mnist, both dtypes in one
+// process) its samples went 0.71% → 0.35%, against ~18% in the float32 pass's two tiles;
+// bench/ab.cjs, Zen 4, same bits: mnist float32 one thread 0.985× (B faster in 8 of 12 rounds), two
+// threads 0.949× (8 of 10), wideK 0.993× (6 of 8), avx2 mnist 0.995×.
 template <bool CLEAR, typename T>
 void flush(const LinearKernels<T>& kern, T* acc, GradLayout layout, size_t D, size_t K, size_t ld, double* sums) {
   const auto add = [&](double* out, T* a, size_t n) {

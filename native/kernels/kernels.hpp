@@ -87,7 +87,8 @@ struct LinearKernels {
 
   // Optional (null: the driver's portable loop): out[i] += double(a[i]) for i < n, each element one
   // addition (so every ISA gives the same bits); with clear, a[i] = 0 as it is read. The float32
-  // pass flushes its gradient accumulator into the float64 sums with it every 256 rows.
+  // pass flushes its gradient accumulator into the float64 sums with it every 256 rows (with
+  // clear) and at the end of each part (without).
   void (*add_to_sums)(double* out, T* a, size_t n, bool clear);
 };
 

@@ -421,8 +421,10 @@ void add_to_sums_f32_avx512(double* out, float* a, size_t n, bool clear) {
     const __m512 x = _mm512_maskz_loadu_ps(m, a + i);
     _mm512_mask_storeu_pd(out + i, lo,
                           _mm512_add_pd(_mm512_maskz_loadu_pd(lo, out + i), _mm512_cvtps_pd(_mm512_castps512_ps256(x))));
-    _mm512_mask_storeu_pd(out + i + 8, hi,
-                          _mm512_add_pd(_mm512_maskz_loadu_pd(hi, out + i + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1))));
+    if (hi) {  // out + i + 8 is only formed inside the array
+      _mm512_mask_storeu_pd(out + i + 8, hi,
+                            _mm512_add_pd(_mm512_maskz_loadu_pd(hi, out + i + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1))));
+    }
     if (clear) _mm512_mask_storeu_ps(a + i, m, _mm512_setzero_ps());
   }
 }

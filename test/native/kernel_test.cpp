@@ -609,8 +609,9 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
 
 // ------------------------------------------------------------------------------------------------
 // add_to_sums (kernels.hpp), where the ISA has it: out[i] + double(a[i]) by one addition each, the
-// bits of the plain loop, a[i] zeroed with clear and untouched without, nothing outside [0, n) read
-// or written (the arrays end their allocations: an over-read or over-write shows under ASan).
+// bits of the plain loop, a[i] zeroed with clear and untouched without. The arrays end their
+// allocations, so under ASan an over-read or over-write by a full-width step or a scalar tail
+// shows; a masked tail's bounds are its masks' (ASan does not see inside masked loads).
 // ------------------------------------------------------------------------------------------------
 template <typename T>
 void test_add_to_sums(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
