@@ -168,6 +168,7 @@ export class GradientAccumulator<T extends FloatArray = FloatArray> {
     const p = this.#prepare(X, y, options);
     const generation = this.#generation;
     const sums = new Float64Array(this.#sums.length);
+    // Through the queue even when small: adds in flight are absorbed in the order they were made.
     const outcome = await native().lossGradAsync(Object.assign(p.args, { threads: threadsFor(p.options.threads), sums }));
     const error = outcomeError(outcome, p);
     if (error) throw withCallerStack(error, caller);

@@ -33,10 +33,10 @@ function withNativeCodes(raw: NativeAddon): NativeAddon {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(raw)) {
     if (typeof fn !== 'function') continue;
-    // Every binding function takes one argument object.
-    wrapped[name] = (arg: unknown) => {
+    // Every binding function takes one argument object (lossGradAsync a flag after it).
+    wrapped[name] = (...args: unknown[]) => {
       try {
-        const result: unknown = fn.call(raw, arg);
+        const result: unknown = fn.apply(raw, args);
         return result instanceof Promise ? result.catch((e: unknown) => Promise.reject(coded(e))) : result;
       } catch (error) {
         throw coded(error);

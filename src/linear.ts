@@ -118,7 +118,9 @@ export async function lossAndGradientsAsync<T extends FloatArray>(
   const caller = new Error();
   const p = prepareLoss(X, y, W, b, options, true);
   const { args, sums, rowLosses } = nativeArgs(p, false);
-  const outcome = await native().lossGradAsync(args);
+  // A small call runs at once (binding/addon.cpp kInlineAsyncWork): nothing here depends on the
+  // order in which calls settle.
+  const outcome = await native().lossGradAsync(args, true);
   const error = outcomeError(outcome, p);
   if (error) throw withCallerStack(error, caller);
   return lossResult(p, sums, rowLosses) as LossResult<T>;

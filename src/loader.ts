@@ -28,7 +28,11 @@ export interface NativeBackend {
 /** The binding's functions (binding/addon.cpp). Arguments are validated by src/ before they get here. */
 export interface NativeAddon {
   lossGrad(args: NativeLossArgs): number;
-  lossGradAsync(args: NativeLossArgs): Promise<number>;
+  /**
+   * runNowIfSmall: a call of at most 65,536 multiply-adds may run at once on this thread (it then
+   * settles before calls queued ahead of it); without it every call keeps the queue's order.
+   */
+  lossGradAsync(args: NativeLossArgs, runNowIfSmall?: boolean): Promise<number>;
   scores(args: object): void;
   scoresAsync(args: object): Promise<boolean>;
   softmax(args: object): void;
@@ -70,7 +74,7 @@ type LossGradPositional = [
 /** The binding as compiled: lossGrad takes its arguments by position (binding/addon.cpp LossArg). */
 type Binding = Omit<NativeAddon, 'lossGrad' | 'lossGradAsync' | 'finalizeGradients'> & {
   lossGrad(...args: LossGradPositional): number;
-  lossGradAsync(...args: LossGradPositional): Promise<number>;
+  lossGradAsync(...args: [...LossGradPositional, runNowIfSmall: boolean]): Promise<number>;
   finalizeGradients?(sums: Float64Array, W: Float32Array | Float64Array, dW: Float32Array | Float64Array, scale: number, divisor: number, gradCoef: number): void;
 };
 
@@ -85,8 +89,8 @@ function fromBinding(binding: Binding): NativeAddon {
     ...rest,
     lossGrad: (a) =>
       lossGrad(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads),
-    lossGradAsync: (a) =>
-      lossGradAsync(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads),
+    lossGradAsync: (a, runNowIfSmall = false) =>
+      lossGradAsync(a.X, a.N, a.D, a.K, a.W, a.b, a.labels, a.targets, a.classWeights, a.sampleWeights, a.ignoreIndex, a.labelSmoothing, a.rowLosses, a.sums, a.threads, runNowIfSmall),
     // Absent from an addon built before it (bench/ab.cjs runs older builds): finalizeSums then loops.
     ...(finalizeGradients ? { finalizeGradients: (a: NativeFinalizeArgs) => finalizeGradients(a.sums, a.W, a.dW, a.scale, a.divisor, a.gradCoef) } : {}),
   };

@@ -37,7 +37,8 @@ describe.each(['float32', 'float64'] as const)('thread counts (%s)', (dtype) => 
 });
 
 test('50 async calls in flight at once, each with its own right answer', async () => {
-  const problems = Array.from({ length: 50 }, (_, i) => data(i % 2 ? 'float32' : 'float64', 200 + i * 7, 9 + (i % 5), 2 + (i % 7), 1000 + i));
+  // Each above the addon's inline limit (65,536 multiply-adds, below): all 50 go through its queue.
+  const problems = Array.from({ length: 50 }, (_, i) => data(i % 2 ? 'float32' : 'float64', 1000 + i * 7, 40 + (i % 5), 2 + (i % 7), 1000 + i));
   const results = await Promise.all(problems.map((p, i) => lossAndGradientsAsync(p.X, p.y, p.W, p.b, { threads: 1 + (i % 3) })));
   results.forEach((r, i) => {
     const p = problems[i]!;
@@ -45,6 +46,27 @@ test('50 async calls in flight at once, each with its own right answer', async (
     expect(Object.is(r.loss, sync.loss)).toBe(true);
     expect(bitwiseEqual(r.dW.data, sync.dW.data)).toBe(true);
   });
+});
+
+test('a small async call runs at once: it settles before a large call queued ahead of it, with the sync bits', async () => {
+  // 64 × 32 × 4 = 8,192 multiply-adds: under binding/addon.cpp's kInlineAsyncWork, so the addon runs
+  // it on the calling thread instead of handing it to its job thread behind the large call.
+  const large = data('float32', 20_000, 256, 10, 5);
+  const order: string[] = [];
+  const first = lossAndGradientsAsync(large.X, large.y, large.W, large.b).then((r) => (order.push('large'), r));
+  for (const dtype of ['float32', 'float64'] as const) {
+    const small = data(dtype, 64, 32, 4, 6);
+    const r = await lossAndGradientsAsync(small.X, small.y, small.W, small.b, { reg: 0.01, threads: 2 });
+    order.push(`small ${dtype}`);
+    const sync = lossAndGradients(small.X, small.y, small.W, small.b, { reg: 0.01, threads: 2 });
+    expect(Object.is(r.loss, sync.loss)).toBe(true);
+    expect(bitwiseEqual(r.dW.data, sync.dW.data)).toBe(true);
+    expect(bitwiseEqual(r.db!, sync.db!)).toBe(true);
+  }
+  const r = await first;
+  expect(order).toEqual(['small float32', 'small float64', 'large']);
+  const sync = lossAndGradients(large.X, large.y, large.W, large.b);
+  expect(Object.is(r.loss, sync.loss)).toBe(true);
 });
 
 describe('off the event loop', () => {
