@@ -75,10 +75,11 @@ Napi::Value outcome_value(Napi::Env env, LossOutcome out) {
 }
 
 // An async call with at most this many multiply-adds (N·D·K), when its caller allows it (its
-// argument kRunNowIfSmall is true: lossAndGradientsAsync, not an accumulator's addAsync, whose adds
-// must be absorbed in the order they were made), runs at once on the calling thread and returns a
-// settled Promise: its work (a few microseconds) is shorter than the hand-off to the
-// job thread and back, which took ~80 µs a call awaited in turn on the Zen 4 host (20 µs a call
+// argument kRunNowIfSmall is true: lossAndGradientsAsync without options.out; not an accumulator's
+// addAsync, whose adds must be absorbed in the order they were made), runs at once on the calling
+// thread and returns a settled Promise: its work (tiny's 8,192: about a microsecond; the fixed cost
+// grows with D·K, the transpose of W and the scratch) is shorter than the hand-off to the job
+// thread and back, which took ~80 µs a call awaited in turn on the Zen 4 host (20 µs a call
 // with 20,000 in flight). Such a call is one part (parts_for), so it never waits for the thread
 // pool, which a queued job may hold.
 constexpr double kInlineAsyncWork = 65536;
@@ -95,9 +96,9 @@ Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
                            info[kRunNowIfSmall].As<Napi::Boolean>().Value();
   if (may_run_now && double(pb.N) * double(pb.D) * double(pb.K) <= kInlineAsyncWork &&
       parts_for(pb.N, pb.D, pb.K, a.threads) == 1) {
-    const LossOutcome now = loss_grad(*a.kern, pb, a.threads, a.sums);
+    const Napi::Value now = outcome_value(env, loss_grad(*a.kern, pb, a.threads, a.sums));
     Napi::Promise::Deferred settled = Napi::Promise::Deferred::New(env);
-    settled.Resolve(outcome_value(env, now));
+    settled.Resolve(now);
     return settled.Promise();
   }
   auto outcome = std::make_shared<LossOutcome>();

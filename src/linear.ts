@@ -106,7 +106,9 @@ export function lossAndGradients<T extends FloatArray>(
 
 /**
  * lossAndGradients off the event loop: the pass runs on the addon's threads and the Promise settles
- * on this thread. The inputs stay referenced until it settles; do not modify them meanwhile.
+ * on this thread (a call of at most 65,536 multiply-adds, N·D·K, without options.out runs at once
+ * on this thread instead: shorter than the hand-off). The inputs stay referenced until it settles;
+ * do not modify them meanwhile.
  */
 export async function lossAndGradientsAsync<T extends FloatArray>(
   X: Matrix<T>,
@@ -118,9 +120,10 @@ export async function lossAndGradientsAsync<T extends FloatArray>(
   const caller = new Error();
   const p = prepareLoss(X, y, W, b, options, true);
   const { args, sums, rowLosses } = nativeArgs(p, false);
-  // A small call runs at once (binding/addon.cpp kInlineAsyncWork): nothing here depends on the
-  // order in which calls settle.
-  const outcome = await native().lossGradAsync(args, true);
+  // A small call may run at once (binding/addon.cpp kInlineAsyncWork) and so settle before calls
+  // made earlier; one with options.out keeps the queue: calls in flight with the same out arrays
+  // write them in the order they were made (README).
+  const outcome = await native().lossGradAsync(args, !p.out);
   const error = outcomeError(outcome, p);
   if (error) throw withCallerStack(error, caller);
   return lossResult(p, sums, rowLosses) as LossResult<T>;

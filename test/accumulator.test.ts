@@ -169,24 +169,6 @@ describe('GradientAccumulator: refusals change nothing', () => {
     }
   });
 
-  test('adds in flight are absorbed in the order they were made, even small ones after a large one', async () => {
-    // The large chunk's work goes through the addon's queue; the small ones (64 × 32 × 4 multiply-adds)
-    // would be quick enough to run at once, but an accumulator's adds keep their order: the sums are
-    // bitwise those of the same adds made one after another.
-    const large = data('float64', 20_000, 32, 4, 41); // float64: its sums round when added (float32's add exactly)
-    const smallA = { X: rowsOf(large.X, 0, 64), y: large.y.subarray(0, 64) };
-    const smallB = { X: rowsOf(large.X, 64, 128), y: large.y.subarray(64, 128) };
-    const inFlight = new GradientAccumulator(large.W, large.b);
-    await Promise.all([inFlight.addAsync(large.X, large.y), inFlight.addAsync(smallA.X, smallA.y), inFlight.addAsync(smallB.X, smallB.y)]);
-    const inTurn = new GradientAccumulator(large.W, large.b);
-    for (const c of [large, smallA, smallB]) inTurn.add(c.X, c.y);
-    expect(bitwiseEqual(inFlight.toBytes(), inTurn.toBytes())).toBe(true);
-    // The order shows in the bits (else this test could not tell the orders apart).
-    const smallFirst = new GradientAccumulator(large.W, large.b);
-    for (const c of [smallA, smallB, large]) smallFirst.add(c.X, c.y);
-    expect(bitwiseEqual(smallFirst.toBytes(), inTurn.toBytes())).toBe(false);
-  });
-
   test('reset() forgets rows; an addAsync that was running is discarded with ERR_STATE', async () => {
     const acc = new GradientAccumulator(W, b);
     const pending = acc.addAsync(X, y);
@@ -197,4 +179,22 @@ describe('GradientAccumulator: refusals change nothing', () => {
     expect(acc.count).toBe(20);
     expect(Object.is(acc.result().loss, lossAndGradients(X, y, W, b).loss)).toBe(true);
   });
+});
+
+test('adds in flight are absorbed in the order they were made, even small ones after a large one', async () => {
+  // The large chunk's work goes through the addon's queue; the small ones (64 × 32 × 4 multiply-adds)
+  // would be quick enough to run at once, but an accumulator's adds keep their order: the sums are
+  // bitwise those of the same adds made one after another.
+  const large = data('float64', 20_000, 32, 4, 41); // float64: its sums round when added (float32's add exactly)
+  const smallA = { X: rowsOf(large.X, 0, 64), y: large.y.subarray(0, 64) };
+  const smallB = { X: rowsOf(large.X, 64, 128), y: large.y.subarray(64, 128) };
+  const inFlight = new GradientAccumulator(large.W, large.b);
+  await Promise.all([inFlight.addAsync(large.X, large.y), inFlight.addAsync(smallA.X, smallA.y), inFlight.addAsync(smallB.X, smallB.y)]);
+  const inTurn = new GradientAccumulator(large.W, large.b);
+  for (const c of [large, smallA, smallB]) inTurn.add(c.X, c.y);
+  expect(bitwiseEqual(inFlight.toBytes(), inTurn.toBytes())).toBe(true);
+  // The order shows in the bits (else this test could not tell the orders apart).
+  const smallFirst = new GradientAccumulator(large.W, large.b);
+  for (const c of [smallA, smallB, large]) smallFirst.add(c.X, c.y);
+  expect(bitwiseEqual(smallFirst.toBytes(), inTurn.toBytes())).toBe(false);
 });

@@ -160,6 +160,13 @@ describe('properties against the reference', () => {
         const asyncResult = await lossAndGradientsAsync(p.X, p.y, p.W, p.b, p.options);
         expect(Object.is(sync.loss, asyncResult.loss)).toBe(true);
         expect(bitwiseEqual(sync.dW.data, asyncResult.dW.data)).toBe(true);
+        // These problems are small enough to run at once; with options.out a call always goes
+        // through the addon's job thread: the same bits there.
+        const Arr = p.dtype === 'float32' ? Float32Array : Float64Array;
+        const out = { dW: new Arr(p.D * p.K), db: p.b ? new Arr(p.K) : null };
+        const queued = await lossAndGradientsAsync(p.X, p.y, p.W, p.b, { ...p.options, out });
+        expect(Object.is(sync.loss, queued.loss)).toBe(true);
+        expect(bitwiseEqual(sync.dW.data, queued.dW.data)).toBe(true);
         const { classWeights, ignoreIndex, labelSmoothing, reg, regConvention, sampleWeights } = p.options;
         const accOptions = { reg: reg ?? 0, regConvention: regConvention ?? 'full', labelSmoothing: labelSmoothing ?? 0, ...(classWeights ? { classWeights } : {}), ...(ignoreIndex !== undefined ? { ignoreIndex } : {}) };
         const acc = new GradientAccumulator(p.W, p.b, accOptions);

@@ -134,6 +134,13 @@ describe('non-finite inputs', () => {
     expect(error).toBeInstanceOf(RangeError);
     expect(error.code).toBe('ERR_NON_FINITE');
     expect(error.stack).toContain('callerFunctionName');
+    // The same through the addon's job thread (a call with options.out always takes it).
+    async function queuedCallerName() {
+      return lossAndGradientsAsync({ ...X, data: x }, y, W, b, { out: { dW: new Float32Array(W.data.length), db: new Float32Array(b.length) } });
+    }
+    const queued = (await queuedCallerName().catch((e: unknown) => e)) as Error & { code: string };
+    expect(queued.code).toBe('ERR_NON_FINITE');
+    expect(queued.stack).toContain('queuedCallerName');
   });
   test('async validation errors reject (never throw synchronously)', async () => {
     const p = lossAndGradientsAsync(X, [9, 0, 0, 0], W, b);

@@ -38,12 +38,17 @@ function memory() {
 async function calls() {
   const p = problem(1);
   const expected = s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
+  // Async calls of both kinds: p's 20,480 multiply-adds run at once on this thread, q's 81,920 go
+  // through the addon's job thread (binding/addon.cpp kInlineAsyncWork is 65,536).
+  const q = problem(2, 64, 128, 10);
+  const expectedQ = s.lossAndGradients(q.X, q.y, q.W, q.b).loss;
+  const asyncBatch = () => Array.from({ length: 100 }, (_, j) => (j % 2 ? s.lossAndGradientsAsync(q.X, q.y, q.W, q.b) : s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)));
   // Warm-up, two rounds of the measured pattern: the thread pool, the job thread, malloc's
   // per-thread arenas and V8's code and heap spaces reach their steady size (measured: RSS is flat
   // from the third round on, over eight).
   for (let round = 0; round < 2; round++) {
     for (let i = 0; i < 10000; i++) s.lossAndGradients(p.X, p.y, p.W, p.b);
-    for (let i = 0; i < 100; i++) await Promise.all(Array.from({ length: 100 }, () => s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)));
+    for (let i = 0; i < 100; i++) await Promise.all(asyncBatch());
   }
   // Two measured rounds: a leak grows both alike; a one-off step of the allocator or the kernel
   // (seen once in CI: RSS +8.00 MiB in one round) grows one.
@@ -52,8 +57,8 @@ async function calls() {
   const round = async () => {
     for (let i = 0; i < 10000; i++) if (s.lossAndGradients(p.X, p.y, p.W, p.b).loss !== expected) wrong++;
     for (let i = 0; i < 100; i++) {
-      const r = await Promise.all(Array.from({ length: 100 }, () => s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)));
-      wrong += r.filter((x) => x.loss !== expected).length;
+      const r = await Promise.all(asyncBatch());
+      wrong += r.filter((x, j) => x.loss !== (j % 2 ? expectedQ : expected)).length;
     }
     return memory();
   };
@@ -113,7 +118,7 @@ async function terminate() {
     else await new Promise((resolve) => w.once('exit', resolve));
     survived++;
   }
-  const p = problem(7);
+  const p = problem(7, 64, 128, 10); // above the inline limit: this call needs the job thread
   const a = s.lossAndGradients(p.X, p.y, p.W, p.b).loss;
   const b = (await s.lossAndGradientsAsync(p.X, p.y, p.W, p.b)).loss;
   return { rounds: survived, wrong: a === b ? 0 : 1 };
