@@ -508,8 +508,14 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   double* total = states[0].sums;
   for (size_t p = 1; p < parts; ++p)
     for (size_t j = 0; j < n; ++j) total[j] += states[p].sums[j];
-  std::memcpy(sums, total, sizeof(double) * n);
-  if (layout == GradLayout::KD) transpose(total + 2, K, D, sums + 2, K);
+  if (layout == GradLayout::KD) {
+    // dW's D×K straight from the K×D sums; the loss, the weight and db copied as they are.
+    std::memcpy(sums, total, sizeof(double) * 2);
+    transpose(total + 2, K, D, sums + 2, K);
+    std::memcpy(sums + 2 + D * K, total + 2 + D * K, sizeof(double) * K);
+  } else {
+    std::memcpy(sums, total, sizeof(double) * n);
+  }
   return {};
 }
 
