@@ -246,7 +246,7 @@ async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick
   for (const dtype of dtypes) {
     for (const shape of shapes) {
       if (rooflineMs(startProbe, 'lossAndGradients', shape, dtype, false) < 1 && !quick) continue;
-      const p = makeProblem(shape, dtype);
+      const p = makeProblem(shape, dtype, undefined, pkg.allocMatrix);
       for (const threads of threadCounts) {
         const o = { reg: REG, threads };
         pkg.lossAndGradients(p.X, p.y, p.W, p.b, o); // warm-up
@@ -289,6 +289,61 @@ async function pairedRounds(pkg, shapes, dtypes, threadCounts, startProbe, quick
         };
         out.push(row);
         log(`  paired ${shape.name} ${dtype} t=${threads}: median round ${fmtMs(row.ms)} ms, ${row.pct.toFixed(1)}% (${row.pctMin.toFixed(1)}–${row.pctMax.toFixed(1)}) of the roofline at the peak beside it, probes ${row.peakMin.toFixed(0)}–${row.peakMax.toFixed(0)} GFLOP/s`);
+      }
+    }
+  }
+  return out;
+}
+
+const PAGES_PAIRS = 16;
+const PAGES_SHAPES = ['mnist', 'cifar'];
+
+/**
+ * X's pages, side by side: the same lossAndGradients call (default ISA, sync) on the same values in two X's,
+ * one from allocMatrix (huge pages where the OS gives them) and one a plain typed array (4 KiB pages), in
+ * alternating pairs (which goes first alternates too). A pair's ratio = allocMatrix time ÷ plain time; the row
+ * gives the median pair's ratio and how many pairs allocMatrix won: drift in the machine's speed over the run
+ * touches both calls of a pair alike. mnist and cifar only (the compute-bound shapes with the most bytes of X per
+ * flop); with --quick one pair of each quick shape (a check that the section runs: its X's are under 8 MiB, so
+ * both are plain arrays).
+ */
+async function pagesPairs(pkg, shapes, dtypes, threadCounts, quick) {
+  const out = [];
+  const pairs = quick ? 1 : PAGES_PAIRS;
+  for (const dtype of dtypes) {
+    for (const shape of shapes) {
+      if (!quick && !PAGES_SHAPES.includes(shape.name)) continue;
+      const advised = makeProblem(shape, dtype, undefined, pkg.allocMatrix);
+      const plain = makeProblem(shape, dtype);
+      const time = (p, o) => {
+        const t0 = now();
+        pkg.lossAndGradients(p.X, p.y, p.W, p.b, o);
+        return now() - t0;
+      };
+      for (const threads of threadCounts) {
+        const o = { reg: REG, threads };
+        const a = pkg.lossAndGradients(advised.X, advised.y, advised.W, advised.b, o);
+        const b = pkg.lossAndGradients(plain.X, plain.y, plain.W, plain.b, o);
+        if (a.loss !== b.loss || a.dW.data.some((v, i) => v !== b.dW.data[i])) throw new Error(`${shape.name} ${dtype}: allocMatrix's X gave other bits`);
+        const msAdvised = [];
+        const msPlain = [];
+        for (let i = 0; i < pairs; i++) {
+          if (i % 2) {
+            msPlain.push(time(plain, o));
+            msAdvised.push(time(advised, o));
+          } else {
+            msAdvised.push(time(advised, o));
+            msPlain.push(time(plain, o));
+          }
+        }
+        const median = (xs) => [...xs].sort((x, y) => x - y)[(xs.length - 1) >> 1];
+        const ratios = msAdvised.map((v, i) => v / msPlain[i]);
+        const row = {
+          shape: shape.name, N: shape.N, D: shape.D, K: shape.K, dtype, threads, pairs,
+          plainMs: median(msPlain), advisedMs: median(msAdvised), ratio: median(ratios), wins: ratios.filter((r) => r < 1).length,
+        };
+        out.push(row);
+        log(`  pages ${shape.name} ${dtype} t=${threads}: plain ${fmtMs(row.plainMs)} ms, allocMatrix ${fmtMs(row.advisedMs)} ms, median pair ${row.ratio.toFixed(3)}×, allocMatrix faster in ${row.wins}/${pairs}`);
       }
     }
   }
@@ -360,7 +415,7 @@ async function main() {
   for (const dtype of dtypes) {
     for (const shape of shapes) {
       log(`${shape.name} ${shape.N}×${shape.D}, K=${shape.K}, ${dtype}`);
-      const problem = makeProblem(shape, dtype);
+      const problem = makeProblem(shape, dtype, undefined, pkg.allocMatrix);
       const sub = rowSubset(problem, checkRows(shape));
       const base = { shape: shape.name, dtype, N: shape.N, D: shape.D, K: shape.K };
 
@@ -486,6 +541,18 @@ async function main() {
     }
   }
 
+  let pages = [];
+  if (ops.includes('lossAndGradients')) {
+    log("X's pages: lossAndGradients on allocMatrix's X and on a plain typed array, in alternating pairs ...");
+    addon.selectIsa(info.isa);
+    try {
+      pages = await pagesPairs(pkg, shapes, dtypes, threadCounts, args.quick);
+    } catch (e) {
+      pages = { error: `the pages pairs failed: ${e.message}` };
+      log(pages.error);
+    }
+  }
+
   // The probe again at the end: a core shared with other work at the start would understate the limits and
   // put rows above 100%, so each limit is the best of the two runs.
   if (probe && !probe.error) {
@@ -537,6 +604,7 @@ async function main() {
     threadCounts,
     probe,
     paired,
+    pages,
     peers: peers.map((p) => ({ name: p.name, info: p.info || null, failed: p.failed || null })),
     rows,
     checkRows: shapes.map((s) => `${s.name} ${checkRows(s)}`).join(', '),
@@ -804,6 +872,17 @@ function pairedTable(report) {
   return lines.join('\n');
 }
 
+function pagesTable(report) {
+  const lines = [
+    '| shape | dtype | threads | plain typed array: ms | allocMatrix: ms | median pair: allocMatrix ÷ plain | allocMatrix faster in |',
+    '|:--|:--|--:|--:|--:|--:|--:|',
+  ];
+  for (const r of report.pages) {
+    lines.push(`| ${r.shape} ${r.N}×${r.D}, K=${r.K} | ${r.dtype} | ${r.threads} | ${fmtMs(r.plainMs)} | ${fmtMs(r.advisedMs)} | **${r.ratio.toFixed(3)}×** | ${r.wins} of ${r.pairs} pairs |`);
+  }
+  return lines.join('\n');
+}
+
 function markdown(report) {
   const m = report.machine;
   const p = report.probe;
@@ -895,6 +974,19 @@ function markdown(report) {
     );
     out.push('');
   }
+  if (report.pages && (report.pages.error || report.pages.length)) {
+    out.push("## X's pages: allocMatrix versus a plain typed array (lossAndGradients, sync, default ISA)");
+    out.push('');
+    out.push(report.pages.error || pagesTable(report));
+    out.push('');
+    if (!report.pages.error) {
+      out.push(
+        `Every table above times X made by \`allocMatrix\` (README "Large inputs": from 8 MiB on, on memory advised for huge pages). Here the same values sit in two X's, one from allocMatrix, one a plain \`new Float32Array\` / \`Float64Array\` (4 KiB pages), ` +
+          `timed in ${report.pages[0].pairs} alternating pair(s) of calls (the first of a pair alternates); the ratio is the median pair's. Both give the same bits (checked before timing).`,
+      );
+      out.push('');
+    }
+  }
   out.push('## Scaling from 1 thread to all threads (lossAndGradients, sync)');
   out.push('');
   out.push(scalingTable(report));
@@ -920,7 +1012,7 @@ function markdown(report) {
   out.push('');
   out.push('## How the numbers are made');
   out.push('');
-  out.push(`- Data: X uniform in [−1, 1), W uniform × 3/√D (scores of unit spread), small b, uniform labels; reg = ${REG}; the same seed every run.`);
+  out.push(`- Data: X uniform in [−1, 1), W uniform × 3/√D (scores of unit spread), small b, uniform labels; reg = ${REG}; the same seed every run; X made by \`allocMatrix\` (every implementation gets the same arrays; see the pages table).`);
   out.push(
     `- Before timing, every implementation's result is compared with the pure-TS float64 reference on the first rows of X (computed by both; ${CHECK_ROWS} rows, or fewer when D·K is large: ${report.checkRows}): ` +
       'max relative error = max over loss, dW, db of max|a − r| ÷ max|r|; scores likewise; predict counts labels that differ where the reference has no near-tie. ' +

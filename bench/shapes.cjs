@@ -56,12 +56,13 @@ function rng(seed) {
 /**
  * The problem for a shape and dtype: X uniform in [−1, 1), W uniform scaled by 3/√D so that the
  * scores have unit spread, b small, labels uniform in [0, K). The same seed gives the same float64
- * values; the float32 problem is those values rounded.
+ * values; the float32 problem is those values rounded. allocX(rows, cols, dtype), when given, makes X's
+ * matrix (the package's allocMatrix: see README "Large inputs"); otherwise X is a plain typed array.
  */
-function makeProblem(s, dtype, seed = 12345) {
+function makeProblem(s, dtype, seed = 12345, allocX = null) {
   const Arr = dtype === 'float32' ? Float32Array : Float64Array;
   const r = rng(seed ^ (s.N * 31 + s.D * 7 + s.K));
-  const X = new Arr(s.N * s.D);
+  const X = allocX ? allocX(s.N, s.D, dtype).data : new Arr(s.N * s.D);
   for (let i = 0; i < X.length; i++) X[i] = 2 * r() - 1;
   const scale = 3 / Math.sqrt(s.D);
   const W = new Arr(s.D * s.K);

@@ -8,6 +8,7 @@
 
 #include "../native/dispatch.hpp"
 #include "../native/linear.hpp"
+#include "../native/memory_hints.hpp"
 #include "../native/thread_pool.hpp"
 #include "async_job.hpp"
 #include "views.hpp"
@@ -231,6 +232,20 @@ Napi::Value SelectIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, active_kernels().name);
 }
 
+// adviseHugePages(buffer): advises a fresh ArrayBuffer's whole 2 MiB spans for huge pages (before
+// anything touches them: the pages are then made huge as they are first written) and returns the
+// byte offset of its first 2 MiB boundary, where allocMatrix starts the matrix.
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "internal: expects an ArrayBuffer");
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  void* data = buffer.Data();
+  const size_t bytes = buffer.ByteLength();
+  if (data == nullptr || bytes == 0) return Napi::Number::New(env, 0);
+  advise_huge_pages(data, bytes);
+  return Napi::Number::New(env, static_cast<double>(huge_page_offset(data)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // The choice is made once per process, at first load; later loads (worker_threads) keep it.
   static const std::string load_error = [] {
@@ -252,6 +267,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumOfSquares", Napi::Function::New(env, SumOfSquares));
   exports.Set("backend", Napi::Function::New(env, Backend));
   exports.Set("selectIsa", Napi::Function::New(env, SelectIsa));
+  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages));
   register_gram(env, exports);
   return exports;
 }

@@ -8,9 +8,17 @@
 
 namespace softmax_simd {
 
+namespace {
+constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+}  // namespace
+
+size_t huge_page_offset(const void* p) noexcept {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  return static_cast<size_t>(((at + kHuge - 1) & ~(kHuge - 1)) - at);
+}
+
 void advise_huge_pages(void* p, size_t bytes) noexcept {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
   if (bytes < 4 * kHuge) return;  // too small for the fault count to matter
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);

@@ -30,3 +30,4 @@ export {
 export { gradCheck, type GradCheckEntry, type GradCheckOptions, type GradCheckResult } from './gradcheck.js';
 export { GradientAccumulator, type AccumulatorOptions, type AccumulatorResult, type AddOptions, type ResultOptions } from './accumulator.js';
 export { labeledGram, labeledGramAsync, type GramOptions } from './gram.js';
+export { allocMatrix } from './memory.js';

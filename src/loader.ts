@@ -51,6 +51,11 @@ export interface NativeAddon {
   /** binding/gram.cpp; optional so that stand-ins without it (the reference fallback) still fit. */
   labeledGram?(args: object): boolean;
   labeledGramAsync?(args: object): Promise<boolean>;
+  /**
+   * Advises a fresh ArrayBuffer's whole 2 MiB spans for huge pages and returns the byte offset of
+   * its first 2 MiB boundary (native/memory_hints.cpp); optional likewise.
+   */
+  adviseHugePages?(buffer: ArrayBuffer): number;
 }
 
 type LossGradPositional = [

@@ -26,6 +26,7 @@
 
 #include "dispatch.hpp"
 #include "linear.hpp"
+#include "memory_hints.hpp"
 
 using namespace softmax_simd;
 
@@ -951,6 +952,61 @@ void test_finalize(Rng& rng) {
   }
 }
 
+#if defined(__linux__)
+// The VmFlags of the mapping holding address p, from /proc/self/smaps ("" when none holds it).
+std::string vm_flags_at(const void* p) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (!f) return "";
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  char line[512];
+  bool inside = false;
+  std::string flags;
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long long lo = 0, hi = 0;
+    char dash = 0;
+    if (std::sscanf(line, "%llx%c%llx", &lo, &dash, &hi) == 3 && dash == '-') {
+      inside = at >= lo && at < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line + 8;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
+#endif
+
+// allocMatrix's native half: huge_page_offset finds the first 2 MiB boundary at or after any
+// address; advise_huge_pages marks exactly the whole 2 MiB spans inside a buffer of at least four
+// of them for huge pages (the mapping's VmFlags hold "hg") and leaves smaller buffers alone.
+void test_huge_pages() {
+  constexpr uintptr_t kHuge = uintptr_t(2) << 20;
+  for (uintptr_t at : {kHuge * 5, kHuge * 5 + 1, kHuge * 5 + 16, kHuge * 6 - 1, uintptr_t(64)}) {
+    const size_t off = huge_page_offset(reinterpret_cast<const void*>(at));
+    report(off < kHuge && (at + off) % kHuge == 0, fmt("huge_page_offset(%#jx) = %zu", uintmax_t(at), off));
+  }
+#if defined(__linux__)
+  // A fresh buffer, as an ArrayBuffer of that size gets it from calloc (an mmap of its own).
+  const size_t bytes = 10 * kHuge + 12345;
+  unsigned char* p = static_cast<unsigned char*>(std::calloc(bytes, 1));
+  report(p != nullptr, "calloc of 20 MiB");
+  if (!p) return;
+  advise_huge_pages(p, bytes);
+  const size_t off = huge_page_offset(p);
+  const size_t spans = (bytes - off) / kHuge;
+  report(vm_flags_at(p + off).find(" hg") != std::string::npos, fmt("advise_huge_pages: the first whole span is advised:%s", vm_flags_at(p + off).c_str()));
+  report(vm_flags_at(p + off + spans * kHuge - 1).find(" hg") != std::string::npos, "advise_huge_pages: the last whole span is advised");
+  if (off > 0) report(vm_flags_at(p + off - 1).find(" hg") == std::string::npos, "advise_huge_pages: the bytes before the first span are not");
+  std::free(p);
+  unsigned char* small = static_cast<unsigned char*>(std::calloc(3 * kHuge + 4096, 1));
+  if (small) {
+    advise_huge_pages(small, 3 * kHuge + 4096);
+    report(vm_flags_at(small + huge_page_offset(small)).find(" hg") == std::string::npos, "advise_huge_pages leaves a buffer under 8 MiB alone");
+    std::free(small);
+  }
+#endif
+}
+
 template <typename T>
 void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   const LinearKernels<T>& kern = table<T>(ks);
@@ -996,6 +1052,8 @@ int main() {
     test_finalize<float>(rng);
     test_finalize<double>(rng);
   }
+  std::printf("== huge pages\n");
+  test_huge_pages();
   std::printf("== exp_f32 of every ISA\n");
   test_exp_f32(exp_sweeps);
   for (Isa isa : isas) {

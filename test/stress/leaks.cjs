@@ -8,6 +8,8 @@
 //            the main thread's.
 //   nothreads  once Node is up, no new thread can be created (see no_threads_shim.c): calls asking
 //            for many threads must still give the right, bitwise-same answer, sync and async.
+//   alloc    allocMatrix's native memory is given back when its arrays are collected, and survives a
+//            transfer to a worker and back.
 //   terminate  workers are terminated (and exit on their own) while their async calls are queued
 //            and running; the process must survive and keep computing right.
 'use strict';
@@ -124,6 +126,34 @@ async function terminate() {
   return { rounds: survived, wrong: a === b ? 0 : 1 };
 }
 
+// allocMatrix's native blocks are given back when their arrays are collected: 60 matrices of 64 MiB,
+// each written through (every page backed) and dropped, with collection forced every 4; one kept
+// matrix is written in a worker it was transferred to, and read back.
+async function allocations() {
+  const before = memory();
+  let peakRss = 0;
+  for (let i = 0; i < 60; i++) {
+    const m = s.allocMatrix(4096, 4096, 'float32');
+    m.data.fill(i + 1);
+    if (m.data[m.data.length - 1] !== i + 1) throw new Error('allocMatrix: the last element did not keep its value');
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    if (i % 4 === 3) global.gc();
+  }
+  const after = memory();
+  const kept = s.allocMatrix(2048, 2048, 'float64');
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     parentPort.on('message', (a) => { a[a.length - 1] = 42; parentPort.postMessage(a, [a.buffer]); });`,
+    { eval: true },
+  );
+  const back = await new Promise((resolve) => {
+    worker.on('message', resolve);
+    worker.postMessage(kept.data, [kept.data.buffer]);
+  });
+  await worker.terminate();
+  return { before, after, peakRss, transferred: back.length === 2048 * 2048 && back[back.length - 1] === 42 && kept.data.length === 0 };
+}
+
 async function noThreads() {
   const p = problem(11, 3000, 64, 10);
   const want = s.lossAndGradients(p.X, p.y, p.W, p.b, { threads: 1 }); // before the shim bites
@@ -149,6 +179,6 @@ if (!isMainThread && workerData.flood) {
   s.lossAndGradientsAsync(p.X, p.y, p.W, p.b).then((r) => parentPort.postMessage({ loss, asyncLoss: r.loss, isa: s.backend().isa }));
 } else {
   const mode = process.argv[2];
-  const run = { calls, gc: gcWhileRunning, workers, terminate, nothreads: noThreads }[mode];
+  const run = { calls, gc: gcWhileRunning, workers, terminate, nothreads: noThreads, alloc: allocations }[mode];
   run().then((r) => console.log(JSON.stringify(r)));
 }
