@@ -57,7 +57,7 @@ function rng(seed) {
  * The problem for a shape and dtype: X uniform in [−1, 1), W uniform scaled by 3/√D so that the
  * scores have unit spread, b small, labels uniform in [0, K). The same seed gives the same float64
  * values; the float32 problem is those values rounded. allocX(rows, cols, dtype), when given, makes X's
- * matrix (the package's allocMatrix: see README "Large inputs"); otherwise X is a plain typed array.
+ * matrix (the package's allocMatrix: see README "Use"); otherwise X is a plain typed array.
  */
 function makeProblem(s, dtype, seed = 12345, allocX = null) {
   const Arr = dtype === 'float32' ? Float32Array : Float64Array;

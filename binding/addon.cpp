@@ -234,15 +234,15 @@ Napi::Value SelectIsa(const Napi::CallbackInfo& info) {
 
 // adviseHugePages(buffer): advises a fresh ArrayBuffer's whole 2 MiB spans for huge pages (before
 // anything touches them: the pages are then made huge as they are first written) and returns the
-// byte offset of its first 2 MiB boundary, where allocMatrix starts the matrix.
+// byte offset of its first 2 MiB boundary, where allocMatrix starts the matrix; −1 when nothing was
+// advised (not Linux, too small, or refused), and allocMatrix then makes an ordinary array.
 Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "internal: expects an ArrayBuffer");
   Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
   void* data = buffer.Data();
   const size_t bytes = buffer.ByteLength();
-  if (data == nullptr || bytes == 0) return Napi::Number::New(env, 0);
-  advise_huge_pages(data, bytes);
+  if (data == nullptr || !advise_huge_pages(data, bytes)) return Napi::Number::New(env, -1);
   return Napi::Number::New(env, static_cast<double>(huge_page_offset(data)));
 }
 

@@ -12,10 +12,12 @@ namespace softmax_simd {
 // lossAndGradients float32 mnist took 0.89× and cifar 0.86× the time (Node, Zen 4, one thread, 40
 // alternating calls on the same values). Only the 2 MiB-aligned interior is advised; a hint, never
 // an error, and a no-op off Linux or for buffers under a few huge pages. The contents are unchanged.
-void advise_huge_pages(void* p, size_t bytes) noexcept;
+// True when the kernel took the advice.
+bool advise_huge_pages(void* p, size_t bytes) noexcept;
 
-// Bytes from p to the first 2 MiB boundary at or after it: where a buffer advised above starts
-// its first huge page (allocMatrix in src/ puts a large X there, so that all of it is covered).
+// Bytes from p to the first 2 MiB boundary at or after it: where a buffer advised above starts its
+// first huge page (allocMatrix in src/ puts a large X there, in a buffer long enough that its last
+// partial span is whole too).
 size_t huge_page_offset(const void* p) noexcept;
 
 }  // namespace softmax_simd

@@ -53,7 +53,7 @@ export interface NativeAddon {
   labeledGramAsync?(args: object): Promise<boolean>;
   /**
    * Advises a fresh ArrayBuffer's whole 2 MiB spans for huge pages and returns the byte offset of
-   * its first 2 MiB boundary (native/memory_hints.cpp); optional likewise.
+   * its first 2 MiB boundary, or −1 when nothing was advised (native/memory_hints.cpp); optional likewise.
    */
   adviseHugePages?(buffer: ArrayBuffer): number;
 }

@@ -12,8 +12,11 @@ const s = require('./dist/cjs/index.js');
 const X = s.matrix(new Float64Array([1, 2, 3, 4, -1, 0]), 3, 2);
 const W = s.matrix(new Float64Array([0.1, -0.2, 0.3, 0.4, 0.5, -0.6]), 2, 3);
 const r = s.lossAndGradients(X, [0, 1, 2], W, new Float64Array([0.1, 0, -0.1]), { reg: 0.1, labelSmoothing: 0.1, classWeights: [1, 2, 3] });
+const big = s.allocMatrix(4096, 2048); // 32 MiB: advised by the addon, an ordinary array without it
+big.data[big.data.length - 1] = 1;
+const alloc = { length: big.data.length, last: big.data[big.data.length - 1], padded: big.data.buffer.byteLength > big.data.byteLength };
 s.lossAndGradientsAsync(X, [0, 1, 2], W, null).then((a) => {
-  console.log(JSON.stringify({ backend: s.backend(), loss: r.loss, dW: Array.from(r.dW.data), asyncLoss: a.loss, predict: Array.from(s.predict(X, W, null)) }));
+  console.log(JSON.stringify({ backend: s.backend(), loss: r.loss, dW: Array.from(r.dW.data), asyncLoss: a.loss, predict: Array.from(s.predict(X, W, null)), alloc }));
 });`;
 
 function run(env: Record<string, string>) {
@@ -58,6 +61,8 @@ describe('an addon that cannot load', () => {
     f.dW.forEach((v: number, i: number) => expect(Math.abs(v - a.dW[i])).toBeLessThan(1e-13));
     expect(Math.abs(f.asyncLoss - a.asyncLoss)).toBeLessThan(1e-13);
     expect(f.predict).toEqual(a.predict);
+    expect(f.alloc).toEqual({ length: 4096 * 2048, last: 1, padded: false });
+    expect(a.alloc).toEqual({ length: 4096 * 2048, last: 1, padded: process.platform === 'linux' });
   });
 
   test('without the opt-in there is no silent fallback', () => {

@@ -1,4 +1,4 @@
-// allocMatrix: zero-filled matrices of either dtype; from 8 MiB on (Linux, native addon) on memory
+// allocMatrix: zero-filled matrices of either dtype; from 32 MiB on (Linux, native addon) on memory
 // advised for huge pages, which the passes read to the same bits as any other array.
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
@@ -8,26 +8,36 @@ import { bitwiseEqual, randomLabels, randomMatrix, rng } from './helpers.js';
 const MiB = 1024 * 1024;
 const dtypes: Dtype[] = ['float32', 'float64'];
 
-/** Bytes of this process's mappings advised for huge pages (VmFlags "hg" in /proc/self/smaps). */
-function advisedBytes(): number {
-  let total = 0;
+const advising = process.platform === 'linux' && backend().native;
+
+/** This process's mappings advised for huge pages (VmFlags "hg" in /proc/self/smaps), by address range → bytes. */
+function advisedMappings(): Map<string, number> {
+  const out = new Map<string, number>();
+  let range = '';
   let size = 0;
   for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
-    if (range) size = parseInt(range[2]!, 16) - parseInt(range[1]!, 16);
-    else if (line.startsWith('VmFlags:') && / hg/.test(line)) total += size;
+    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (m) {
+      range = `${m[1]}-${m[2]}`;
+      size = parseInt(m[2]!, 16) - parseInt(m[1]!, 16);
+    } else if (line.startsWith('VmFlags:') && / hg/.test(line)) out.set(range, size);
   }
-  return total;
+  return out;
+}
+
+/** True when the matrix is allocMatrix's advised form: inside a longer buffer, from a 2 MiB boundary of it. */
+function isAdvisedForm(data: ArrayBufferView): boolean {
+  return data.buffer.byteLength >= data.byteLength + 2 * MiB && data.byteOffset + data.byteLength <= data.buffer.byteLength;
 }
 
 describe('allocMatrix', () => {
   test.each([
-    ['float32', 3, 5, Float32Array],
-    ['float64', 1, 1, Float64Array],
-    ['float32', 2048, 1024, Float32Array], // exactly 8 MiB: advised
-    ['float64', 1000, 1049, Float64Array], // just over 8 MiB, rows not a power of two
-    ['float32', 1023, 2048, Float32Array], // just under 8 MiB: ordinary
-  ] as const)('%s %i × %i: zero-filled, the right type and length, writable to the end', (dtype, rows, cols, Arr) => {
+    ['float32', 3, 5, Float32Array, false],
+    ['float64', 1, 1, Float64Array, false],
+    ['float32', 4096, 2048, Float32Array, true], // exactly 32 MiB: advised
+    ['float64', 1000, 4195, Float64Array, true], // just over 32 MiB, rows not a power of two
+    ['float32', 4095, 2048, Float32Array, false], // just under 32 MiB: an ordinary array
+  ] as const)('%s %i × %i: zero-filled, the right type and length, writable to the end (advised: %s)', (dtype, rows, cols, Arr, advised) => {
     const m = allocMatrix(rows, cols, dtype);
     expect(m.rows).toBe(rows);
     expect(m.cols).toBe(cols);
@@ -38,31 +48,35 @@ describe('allocMatrix', () => {
     m.data[m.data.length - 1] = 7.5;
     expect(m.data[m.data.length - 1]).toBe(7.5);
     if (m.data.length > 1) expect(m.data[0]).toBe(-1);
+    if (advised && advising) {
+      expect(isAdvisedForm(m.data)).toBe(true);
+    } else {
+      expect(m.data.byteOffset).toBe(0);
+      expect(m.data.buffer.byteLength).toBe(m.data.byteLength);
+    }
   });
 
   test('float32 is the default dtype', () => {
     expect(allocMatrix(2, 2).data).toBeInstanceOf(Float32Array);
   });
 
-  test.runIf(process.platform === 'linux' && backend().native)(
-    'from 8 MiB on, the matrix starts a 2 MiB span and its spans are advised for huge pages',
-    () => {
-      const before = advisedBytes();
-      const small = allocMatrix(1023, 2048); // 8 MiB − 8 KiB
-      expect(advisedBytes() - before).toBe(0);
-      expect(small.data.byteOffset).toBe(0);
-      const m = allocMatrix(4096, 4096); // 64 MiB
-      expect(advisedBytes() - before).toBeGreaterThanOrEqual(64 * MiB);
-      expect(m.data.byteOffset).toBeLessThan(2 * MiB);
-      expect(m.data.buffer.byteLength).toBe(64 * MiB + 2 * MiB);
-    },
-  );
+  test.runIf(advising)('from 32 MiB on, the matrix lies in a new mapping advised for huge pages; under it, none is made', () => {
+    const before = advisedMappings();
+    const fresh = () => [...advisedMappings()].filter(([range]) => !before.has(range));
+    allocMatrix(4095, 2048); // 32 MiB − 8 KiB
+    expect(fresh()).toEqual([]);
+    const m = allocMatrix(4096, 4096); // 64 MiB
+    const added = fresh();
+    expect(added.some(([, bytes]) => bytes >= 64 * MiB), JSON.stringify(added)).toBe(true);
+    expect(isAdvisedForm(m.data)).toBe(true);
+  });
 
   test.each(dtypes)('%s: the passes give the same bits on an allocMatrix X as on a plain one', async (dtype) => {
     const next = rng(dtype === 'float32' ? 11 : 12);
-    const N = 2731, D = 785, K = 10; // over 8 MiB in both dtypes; prime-ish sizes
+    const N = dtype === 'float32' ? 10711 : 5357, D = 785, K = 10; // just over 32 MiB: advised; odd sizes
     const plain = randomMatrix(dtype, N, D, next);
     const X = allocMatrix(N, D, dtype);
+    if (advising) expect(isAdvisedForm(X.data)).toBe(true);
     X.data.set(plain.data);
     const W = randomMatrix(dtype, D, K, next, 0.1);
     const b = randomMatrix(dtype, 1, K, next, 0.1).data;
@@ -85,7 +99,7 @@ describe('allocMatrix', () => {
     [() => allocMatrix(3, 1.5), RangeError, 'ERR_SHAPE', 'for cols but received 1.5'],
     [() => allocMatrix('3' as unknown as number, 3), TypeError, 'ERR_SHAPE', 'for rows but received the string "3"'],
     [() => allocMatrix(3, 3, 'int32' as Dtype), TypeError, 'ERR_DTYPE', `Expected 'float32' or 'float64' for dtype but received the string "int32"`],
-    [() => allocMatrix(2 ** 30, 2 ** 30, 'float64'), RangeError, 'ERR_TOO_LARGE', 'at most 2^53 bytes'],
+    [() => allocMatrix(2 ** 30, 2 ** 30, 'float64'), RangeError, 'ERR_TOO_LARGE', 'Expected a matrix of fewer than 2^53 bytes for rows × cols but received 1073741824 × 1073741824 float64 values'],
   ] as const)('bad arguments: %#', (fn, Cls, code, words) => {
     let caught: unknown;
     try {
@@ -98,14 +112,17 @@ describe('allocMatrix', () => {
     expect((caught as Error).message).toContain(words);
   });
 
-  test('more than the engine can hold is a clear ERR_TOO_LARGE', () => {
+  test('more than the process can allocate is a clear ERR_TOO_LARGE', () => {
     let caught: unknown;
     try {
-      allocMatrix(70000, 70000); // 4.9·10^9 elements: past a typed array's length limit
+      allocMatrix(2 ** 24, 2 ** 22); // 2^48 bytes
     } catch (error) {
       caught = error;
     }
+    expect(caught).toBeInstanceOf(RangeError);
     expect((caught as { code: string }).code).toBe('ERR_TOO_LARGE');
-    expect((caught as Error).message).toContain('cannot allocate a 70000 × 70000 float32 matrix');
+    expect((caught as Error).message).toContain(
+      'Expected a matrix this process can allocate for allocMatrix(rows, cols, dtype) but received 16777216 × 4194304 float32 values (281474976710656 bytes): an allocation failure',
+    );
   });
 });

@@ -978,32 +978,32 @@ std::string vm_flags_at(const void* p) {
 
 // allocMatrix's native half: huge_page_offset finds the first 2 MiB boundary at or after any
 // address; advise_huge_pages marks exactly the whole 2 MiB spans inside a buffer of at least four
-// of them for huge pages (the mapping's VmFlags hold "hg") and leaves smaller buffers alone.
+// of them for huge pages (the mapping's VmFlags hold "hg"), says so, and refuses smaller buffers.
 void test_huge_pages() {
   constexpr uintptr_t kHuge = uintptr_t(2) << 20;
   for (uintptr_t at : {kHuge * 5, kHuge * 5 + 1, kHuge * 5 + 16, kHuge * 6 - 1, uintptr_t(64)}) {
     const size_t off = huge_page_offset(reinterpret_cast<const void*>(at));
     report(off < kHuge && (at + off) % kHuge == 0, fmt("huge_page_offset(%#jx) = %zu", uintmax_t(at), off));
   }
+  std::vector<unsigned char> small(3 * kHuge + 4096);
+  report(!advise_huge_pages(small.data(), small.size()), "advise_huge_pages refuses a buffer under 8 MiB");
 #if defined(__linux__)
-  // A fresh buffer, as an ArrayBuffer of that size gets it from calloc (an mmap of its own).
-  const size_t bytes = 10 * kHuge + 12345;
+  // A fresh buffer, as a large ArrayBuffer gets it: glibc's calloc maps a request of 32 MiB or more
+  // on its own.
+  const size_t bytes = 20 * kHuge + 12345;
   unsigned char* p = static_cast<unsigned char*>(std::calloc(bytes, 1));
-  report(p != nullptr, "calloc of 20 MiB");
+  report(p != nullptr, "calloc of 40 MiB");
   if (!p) return;
-  advise_huge_pages(p, bytes);
+  report(advise_huge_pages(p, bytes), "advise_huge_pages takes a 40 MiB buffer");
   const size_t off = huge_page_offset(p);
   const size_t spans = (bytes - off) / kHuge;
-  report(vm_flags_at(p + off).find(" hg") != std::string::npos, fmt("advise_huge_pages: the first whole span is advised:%s", vm_flags_at(p + off).c_str()));
-  report(vm_flags_at(p + off + spans * kHuge - 1).find(" hg") != std::string::npos, "advise_huge_pages: the last whole span is advised");
+  const bool first = vm_flags_at(p + off).find(" hg") != std::string::npos;
+  const bool last = vm_flags_at(p + off + spans * kHuge - 1).find(" hg") != std::string::npos;
+  report(first && last, fmt("advise_huge_pages: the first and last whole spans are advised (%d, %d)", int(first), int(last)));
   if (off > 0) report(vm_flags_at(p + off - 1).find(" hg") == std::string::npos, "advise_huge_pages: the bytes before the first span are not");
+  if (off + spans * kHuge < bytes)
+    report(vm_flags_at(p + off + spans * kHuge).find(" hg") == std::string::npos, "advise_huge_pages: the bytes after the last span are not");
   std::free(p);
-  unsigned char* small = static_cast<unsigned char*>(std::calloc(3 * kHuge + 4096, 1));
-  if (small) {
-    advise_huge_pages(small, 3 * kHuge + 4096);
-    report(vm_flags_at(small + huge_page_offset(small)).find(" hg") == std::string::npos, "advise_huge_pages leaves a buffer under 8 MiB alone");
-    std::free(small);
-  }
 #endif
 }
 

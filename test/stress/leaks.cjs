@@ -8,8 +8,8 @@
 //            the main thread's.
 //   nothreads  once Node is up, no new thread can be created (see no_threads_shim.c): calls asking
 //            for many threads must still give the right, bitwise-same answer, sync and async.
-//   alloc    allocMatrix's native memory is given back when its arrays are collected, and survives a
-//            transfer to a worker and back.
+//   alloc    allocMatrix's large (advised) buffers are given back when their arrays are collected, and
+//            one survives a transfer to a worker and back.
 //   terminate  workers are terminated (and exit on their own) while their async calls are queued
 //            and running; the process must survive and keep computing right.
 'use strict';
@@ -126,7 +126,7 @@ async function terminate() {
   return { rounds: survived, wrong: a === b ? 0 : 1 };
 }
 
-// allocMatrix's native blocks are given back when their arrays are collected: 60 matrices of 64 MiB,
+// allocMatrix's advised buffers are given back when their arrays are collected: 60 matrices of 64 MiB,
 // each written through (every page backed) and dropped, with collection forced every 4; one kept
 // matrix is written in a worker it was transferred to, and read back.
 async function allocations() {
