@@ -49,6 +49,7 @@ cmake --build "$build_dir" --parallel "$jobs"
 
 export KERNEL_TEST_F32_EXP_STRIDE=${KERNEL_TEST_F32_EXP_STRIDE:-256}
 export KERNEL_TEST_F64_EXP_SAMPLES=${KERNEL_TEST_F64_EXP_SAMPLES:-100000}
+export KERNEL_TEST_SMAPS=0  # qemu-user's /proc/self/smaps describes the guest without the kernel's VmFlags
 export NEON_EXP_TEST_STRIDE=${NEON_EXP_TEST_STRIDE:-61}
 export NEON_EXP_TEST_F64_SAMPLES=${NEON_EXP_TEST_F64_SAMPLES:-300000}
 
