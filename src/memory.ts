@@ -1,4 +1,5 @@
 // allocMatrix: room for a large input, on memory the CPU reads faster (native/memory_hints.cpp).
+import { totalmem } from 'node:os';
 import { native } from './backend.js';
 import { rangeError, typeError } from './errors.js';
 import type { Dtype, Matrix } from './types.js';
@@ -41,6 +42,11 @@ export function allocMatrix(rows: number, cols: number, dtype: Dtype = 'float32'
   const padded = Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE;
   if (!Number.isSafeInteger(padded)) {
     throw rangeError('ERR_TOO_LARGE', 'rows × cols', 'a matrix of fewer than 2^53 bytes', `${rows} × ${cols} ${dtype} values`);
+  }
+  // More than the machine's memory could never be filled without swapping; asked for anyway, some
+  // allocators abort the process instead of failing (AddressSanitizer's, from 2^40 bytes).
+  if (bytes > totalmem()) {
+    throw rangeError('ERR_TOO_LARGE', 'rows × cols', `a matrix that fits in this machine's memory (${totalmem()} bytes)`, `${rows} × ${cols} ${dtype} values (${bytes} bytes)`);
   }
   const advise = process.platform === 'linux' && bytes >= LARGE_MATRIX_BYTES ? native().adviseHugePages : undefined;
   const make = (): Matrix<Float32Array> | Matrix<Float64Array> => {
