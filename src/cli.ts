@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { PNG } from 'pngjs';
 import { Rng, type ClassifierJSON, type Optimizer, type ProgressEvent, type TrainHistory, type TrainOptions } from './classifier.js';
-import { backend, setThreads, SoftmaxClassifier } from './index.js';
+import { allocMatrix, backend, setThreads, SoftmaxClassifier } from './index.js';
 import type { Dtype, FloatArray, Matrix } from './types.js';
 
 /** An error for the user: printed as one line, exit code 1, no stack. */
@@ -384,7 +384,8 @@ function labelColumn(spec: string | undefined, header: string[] | null, width: n
 function numericMatrix(path: string, rows: CsvRow[], skip: number | null, header: string[] | null, dtype: Dtype, headerSkipped: boolean): Matrix {
   const width = rows[0]!.cells.length;
   const D = skip === null ? width : width - 1;
-  const data: FloatArray = dtype === 'float32' ? new Float32Array(rows.length * D) : new Float64Array(rows.length * D);
+  // A large CSV's matrix on huge pages (allocMatrix), which every training pass then reads faster.
+  const data: FloatArray = D >= 1 ? allocMatrix(rows.length, D, dtype).data : dtype === 'float32' ? new Float32Array(0) : new Float64Array(0);
   rows.forEach((row, r) => {
     let d = 0;
     for (let c = 0; c < width; c++) {

@@ -2,7 +2,7 @@
 // calls in flight, the event loop stays responsive, and the work really runs off the main thread.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, test } from 'vitest';
-import { lossAndGradients, lossAndGradientsAsync, predict, reference, scores, type Dtype } from '../src/index.js';
+import { lossAndGradients, lossAndGradientsAsync, predict, predictAsync, reference, scores, scoresAsync, type Dtype } from '../src/index.js';
 import { bitwiseEqual, expectAllClose, lossTolerances, randomLabels, randomMatrix, rng } from './helpers.js';
 
 function data(dtype: Dtype, N: number, D: number, K: number, seed: number) {
@@ -67,6 +67,31 @@ test('a small async call runs at once: it settles before a large call queued ahe
   expect(order).toEqual(['small float32', 'small float64', 'large']);
   const sync = lossAndGradients(large.X, large.y, large.W, large.b);
   expect(Object.is(r.loss, sync.loss)).toBe(true);
+});
+
+test('scoresAsync and predictAsync: small calls run at once, ahead of a large queued call; queued ones too give the sync bits', async () => {
+  // 64 × 32 × 4 multiply-adds: under kInlineAsyncWork (binding/addon.cpp). The large scores and
+  // predict calls (20,000 × 256 × 10) go through the queue, behind the large loss call.
+  const large = data('float64', 20_000, 256, 10, 7);
+  const order: string[] = [];
+  const first = lossAndGradientsAsync(large.X, large.y, large.W, large.b).then(() => order.push('large loss'));
+  const queuedScores = scoresAsync(large.X, large.W, large.b, { threads: 2 }).then((S) => (order.push('large scores'), S));
+  const queuedLabels = predictAsync(large.X, large.W, large.b).then((y) => (order.push('large predict'), y));
+  for (const dtype of ['float32', 'float64'] as const) {
+    const small = data(dtype, 64, 32, 4, 8);
+    const S = await scoresAsync(small.X, small.W, small.b, { threads: 2 });
+    order.push(`small scores ${dtype}`);
+    expect(bitwiseEqual(S.data, scores(small.X, small.W, small.b).data)).toBe(true);
+    const labels = await predictAsync(small.X, small.W, null);
+    order.push(`small predict ${dtype}`);
+    expect(Array.from(labels)).toEqual(Array.from(predict(small.X, small.W, null)));
+  }
+  await first;
+  const [S, labels] = await Promise.all([queuedScores, queuedLabels]);
+  expect(order.slice(0, 4)).toEqual(['small scores float32', 'small predict float32', 'small scores float64', 'small predict float64']);
+  expect(order.slice(4)).toEqual(['large loss', 'large scores', 'large predict']);
+  expect(bitwiseEqual(S.data, scores(large.X, large.W, large.b, { threads: 2 }).data)).toBe(true);
+  expect(Array.from(labels)).toEqual(Array.from(predict(large.X, large.W, large.b)));
 });
 
 describe('off the event loop', () => {
