@@ -1,6 +1,6 @@
 // allocMatrix: zero-filled matrices of either dtype; from 32 MiB on (Linux, native addon) on memory
 // advised for huge pages, which the passes read to the same bits as any other array.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { describe, expect, test } from 'vitest';
 import { allocMatrix, backend, lossAndGradients, lossAndGradientsAsync, predict, scores, type Dtype } from '../src/index.js';
@@ -9,7 +9,8 @@ import { bitwiseEqual, randomLabels, randomMatrix, rng } from './helpers.js';
 const MiB = 1024 * 1024;
 const dtypes: Dtype[] = ['float32', 'float64'];
 
-const advising = process.platform === 'linux' && backend().native;
+// A kernel built without transparent huge pages refuses the advice (allocMatrix then makes a plain array).
+const advising = process.platform === 'linux' && backend().native && existsSync('/sys/kernel/mm/transparent_hugepage/enabled');
 
 /** This process's mappings advised for huge pages (VmFlags "hg" in /proc/self/smaps), by address range → bytes. */
 function advisedMappings(): Map<string, number> {
