@@ -385,7 +385,7 @@ function numericMatrix(path: string, rows: CsvRow[], skip: number | null, header
   const width = rows[0]!.cells.length;
   const D = skip === null ? width : width - 1;
   // A large CSV's matrix on huge pages (allocMatrix), which every training pass then reads faster.
-  const data: FloatArray = D >= 1 ? allocMatrix(rows.length, D, dtype).data : dtype === 'float32' ? new Float32Array(0) : new Float64Array(0);
+  const data: FloatArray = allocMatrix(rows.length, D, dtype).data; // rows ≥ 1 and D ≥ 1: checked by the callers
   rows.forEach((row, r) => {
     let d = 0;
     for (let c = 0; c < width; c++) {

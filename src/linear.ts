@@ -146,7 +146,11 @@ export function scores<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | 
   return { data: out, rows: N, cols: model.K } as Matrix<T>;
 }
 
-/** scores() off the event loop. */
+/**
+ * scores() off the event loop (a call of at most 65,536 multiply-adds, N·D·K, runs at once on this
+ * thread instead: shorter than the hand-off). The inputs stay referenced until it settles; do not
+ * modify them meanwhile.
+ */
 export async function scoresAsync<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Promise<Matrix<T>> {
   const caller = new Error();
   const { model, threads } = checkScoresArgs(X, W, b, options);
@@ -174,7 +178,10 @@ export function predict<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T |
   return out;
 }
 
-/** predict() off the event loop. */
+/**
+ * predict() off the event loop (a call of at most 65,536 multiply-adds, N·D·K, runs at once on this
+ * thread instead). The inputs stay referenced until it settles; do not modify them meanwhile.
+ */
 export async function predictAsync<T extends FloatArray>(X: Matrix<T>, W: Matrix<T>, b: T | null, options?: { threads?: number }): Promise<Int32Array> {
   const caller = new Error();
   const { model, threads } = checkScoresArgs(X, W, b, options);

@@ -34,6 +34,11 @@ export interface NativeAddon {
    */
   lossGradAsync(args: NativeLossArgs, runNowIfSmall?: boolean): Promise<number>;
   scores(args: object): void;
+  /**
+   * scoresAsync, softmaxAsync, predictAsync: a call of at most 65,536 multiply-adds (N·D·K; softmax
+   * counts 64 a class) runs at once on this thread and returns a settled Promise, so it may settle
+   * before calls queued ahead of it: its `out` must be an array no other call uses.
+   */
   scoresAsync(args: object): Promise<boolean>;
   softmax(args: object): void;
   softmaxAsync(args: object): Promise<boolean>;

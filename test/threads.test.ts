@@ -71,10 +71,16 @@ test('a small async call runs at once: it settles before a large call queued ahe
 
 test('scoresAsync and predictAsync: small calls run at once, ahead of a large queued call; queued ones too give the sync bits', async () => {
   // 64 × 32 × 4 multiply-adds: under kInlineAsyncWork (binding/addon.cpp). The large scores and
-  // predict calls (20,000 × 256 × 10) go through the queue, behind the large loss call.
-  const large = data('float64', 20_000, 256, 10, 7);
+  // predict calls (2,000 × 64 × 10) go through the queue, behind the large loss call.
+  const large = data('float64', 2_000, 64, 10, 7);
   const order: string[] = [];
   const first = lossAndGradientsAsync(large.X, large.y, large.W, large.b).then(() => order.push('large loss'));
+  // The limit itself: 64 × 32 × 32 = 65,536 runs at once, 65 × 32 × 32 takes the queue.
+  const atLimit = data('float32', 64, 32, 32, 9);
+  const overLimit = data('float32', 65, 32, 32, 10);
+  const over = scoresAsync(overLimit.X, overLimit.W, overLimit.b).then(() => order.push('over the limit'));
+  await scoresAsync(atLimit.X, atLimit.W, atLimit.b);
+  order.push('at the limit');
   const queuedScores = scoresAsync(large.X, large.W, large.b, { threads: 2 }).then((S) => (order.push('large scores'), S));
   const queuedLabels = predictAsync(large.X, large.W, large.b).then((y) => (order.push('large predict'), y));
   for (const dtype of ['float32', 'float64'] as const) {
@@ -87,9 +93,9 @@ test('scoresAsync and predictAsync: small calls run at once, ahead of a large qu
     expect(Array.from(labels)).toEqual(Array.from(predict(small.X, small.W, null)));
   }
   await first;
-  const [S, labels] = await Promise.all([queuedScores, queuedLabels]);
-  expect(order.slice(0, 4)).toEqual(['small scores float32', 'small predict float32', 'small scores float64', 'small predict float64']);
-  expect(order.slice(4)).toEqual(['large loss', 'large scores', 'large predict']);
+  const [S, labels] = await Promise.all([queuedScores, queuedLabels, over]);
+  expect(order.slice(0, 5)).toEqual(['at the limit', 'small scores float32', 'small predict float32', 'small scores float64', 'small predict float64']);
+  expect(order.slice(5)).toEqual(['large loss', 'over the limit', 'large scores', 'large predict']);
   expect(bitwiseEqual(S.data, scores(large.X, large.W, large.b, { threads: 2 }).data)).toBe(true);
   expect(Array.from(labels)).toEqual(Array.from(predict(large.X, large.W, large.b)));
 });
