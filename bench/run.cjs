@@ -304,7 +304,7 @@ const PAGES_SHAPES = ['mnist', 'cifar'];
  * alternating pairs (which goes first alternates too). A pair's ratio = allocMatrix time ÷ plain time; the row
  * gives the median pair's ratio and how many pairs allocMatrix won: drift in the machine's speed over the run
  * touches both calls of a pair alike. mnist and cifar only (the compute-bound shapes with the most bytes of X per
- * flop); with --quick one pair of each quick shape (a check that the section runs: its X's are under 8 MiB, so
+ * flop); with --quick one pair of each quick shape (a check that the section runs: its X's are under 32 MiB, so
  * both are plain arrays).
  */
 async function pagesPairs(pkg, shapes, dtypes, threadCounts, quick) {
