@@ -85,6 +85,18 @@ Napi::Value outcome_value(Napi::Env env, LossOutcome out) {
 // pool, which a queued job may hold.
 constexpr double kInlineAsyncWork = 65536;
 
+// Whether an async call of N·D·K multiply-adds on `threads` is small enough to run at once.
+bool runs_now(size_t N, size_t D, size_t K, size_t threads) {
+  return double(N) * double(D) * double(K) <= kInlineAsyncWork && parts_for(N, D, K, threads) == 1;
+}
+
+// The Promise of a call that ran at once: already resolved with its outcome.
+Napi::Value settled_promise(Napi::Env env, Napi::Value outcome) {
+  Napi::Promise::Deferred settled = Napi::Promise::Deferred::New(env);
+  settled.Resolve(outcome);
+  return settled.Promise();
+}
+
 template <typename T>
 Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
@@ -95,13 +107,8 @@ Napi::Value loss_grad_typed(const Napi::CallbackInfo& info, bool async) {
   const LossProblem<T>& pb = a.problem;
   const bool may_run_now = info.Length() > kRunNowIfSmall && info[kRunNowIfSmall].IsBoolean() &&
                            info[kRunNowIfSmall].As<Napi::Boolean>().Value();
-  if (may_run_now && double(pb.N) * double(pb.D) * double(pb.K) <= kInlineAsyncWork &&
-      parts_for(pb.N, pb.D, pb.K, a.threads) == 1) {
-    const Napi::Value now = outcome_value(env, loss_grad(*a.kern, pb, a.threads, a.sums));
-    Napi::Promise::Deferred settled = Napi::Promise::Deferred::New(env);
-    settled.Resolve(now);
-    return settled.Promise();
-  }
+  if (may_run_now && runs_now(pb.N, pb.D, pb.K, a.threads))
+    return settled_promise(env, outcome_value(env, loss_grad(*a.kern, pb, a.threads, a.sums)));
   auto outcome = std::make_shared<LossOutcome>();
   job->execute = [a, outcome] { *outcome = loss_grad(*a.kern, a.problem, a.threads, a.sums); };
   job->complete = [outcome](Napi::Env e) -> Napi::Value { return outcome_value(e, *outcome); };
@@ -193,13 +200,7 @@ Napi::Value linear_op_typed(const Napi::CallbackInfo& info, const std::string& o
   // A small call runs at once, as a small lossAndGradientsAsync does (kInlineAsyncWork): it writes
   // only its own fresh output array, so no other call can see it finish early. softmax's rows are
   // weighed as parts_for weighs them (64 multiply-adds a class).
-  const size_t weight = op == "softmax" ? 64 : D;
-  if (double(N) * double(weight) * double(K) <= kInlineAsyncWork && parts_for(N, weight, K, threads) == 1) {
-    const Napi::Value now = Napi::Boolean::New(env, work());
-    Napi::Promise::Deferred settled = Napi::Promise::Deferred::New(env);
-    settled.Resolve(now);
-    return settled.Promise();
-  }
+  if (runs_now(N, op == "softmax" ? 64 : D, K, threads)) return settled_promise(env, Napi::Boolean::New(env, work()));
   auto ok = std::make_shared<bool>(false);
   job->execute = [work, ok] { *ok = work(); };
   job->complete = [ok](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *ok); };
