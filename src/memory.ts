@@ -52,16 +52,11 @@ export function allocMatrix(rows: number, cols: number, dtype: Dtype = 'float32'
     throw rangeError('ERR_TOO_LARGE', 'rows × cols', `a matrix that fits in this machine's memory (${totalmem()} bytes)`, `${rows} × ${cols} ${dtype} values (${bytes} bytes)`);
   }
   const advise = process.platform === 'linux' && bytes >= LARGE_MATRIX_BYTES ? native().adviseHugePages : undefined;
-  const make = (): Matrix<Float32Array> | Matrix<Float64Array> => {
-    if (advise) {
-      const buffer = new ArrayBuffer(padded);
-      const offset = advise(buffer);
-      if (offset >= 0) return { data: new Arr(buffer, offset, length), rows, cols } as Matrix<Float32Array> | Matrix<Float64Array>;
-    }
-    return { data: new Arr(length), rows, cols } as Matrix<Float32Array> | Matrix<Float64Array>;
-  };
+  let data: Float32Array | Float64Array;
   try {
-    return make();
+    const buffer = advise ? new ArrayBuffer(padded) : null;
+    const offset = buffer && advise ? advise(buffer) : -1; // −1: not advised, an ordinary array instead
+    data = buffer && offset >= 0 ? new Arr(buffer, offset, length) : new Arr(length);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw rangeError(
@@ -71,4 +66,5 @@ export function allocMatrix(rows: number, cols: number, dtype: Dtype = 'float32'
       `${rows} × ${cols} ${dtype} values (${bytes} bytes): an allocation failure (${error.message})`,
     );
   }
+  return { data, rows, cols } as Matrix<Float32Array> | Matrix<Float64Array>;
 }
