@@ -62,6 +62,24 @@ struct F32 {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // hsum of four vectors at once, as four lanes: each step puts two vectors' halves side by side
+  // in one vector, so the additions are hsum's, in its order (lanes 8 apart, 4, 2, then 1): the
+  // same four sums in 14 instructions instead of 32 (linear_simd.inl store_sums).
+  static constexpr bool kHsum4 = true;
+  using Q = __m128;
+  static Q hsum4(V a, V b, V c, V d) {
+    const V ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    const V cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+    V u = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, 0xEE));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, 0x55));
+    const __m512i firsts = _mm512_castsi128_si512(_mm_setr_epi32(0, 4, 8, 12));  // lane 0 of each quarter
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(firsts, u));
+  }
+  static Q qload(const T* p) { return _mm_loadu_ps(p); }
+  static Q qset1(T x) { return _mm_set1_ps(x); }
+  static Q qadd(Q a, Q b) { return _mm_add_ps(a, b); }
+  static void qstore(T* p, Q q) { _mm_storeu_ps(p, q); }
 };
 
 struct F64 {
@@ -93,6 +111,21 @@ struct F64 {
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
   }
+  // hsum of four vectors at once, as F32's (lanes 4 apart, 2, then 1).
+  static constexpr bool kHsum4 = true;
+  using Q = __m256d;
+  static Q hsum4(V a, V b, V c, V d) {
+    const V ab = _mm512_add_pd(_mm512_shuffle_f64x2(a, b, 0x44), _mm512_shuffle_f64x2(a, b, 0xEE));
+    const V cd = _mm512_add_pd(_mm512_shuffle_f64x2(c, d, 0x44), _mm512_shuffle_f64x2(c, d, 0xEE));
+    V u = _mm512_add_pd(_mm512_shuffle_f64x2(ab, cd, 0x88), _mm512_shuffle_f64x2(ab, cd, 0xDD));
+    u = _mm512_add_pd(u, _mm512_permute_pd(u, 0x55));
+    const __m512i firsts = _mm512_castsi256_si512(_mm256_setr_epi64x(0, 2, 4, 6));  // lane 0 of each quarter
+    return _mm512_castpd512_pd256(_mm512_permutexvar_pd(firsts, u));
+  }
+  static Q qload(const T* p) { return _mm256_loadu_pd(p); }
+  static Q qset1(T x) { return _mm256_set1_pd(x); }
+  static Q qadd(Q a, Q b) { return _mm256_add_pd(a, b); }
+  static void qstore(T* p, Q q) { _mm256_storeu_pd(p, q); }
 };
 
 // ------------------------------------------------------------------------------------------------
