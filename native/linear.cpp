@@ -1,6 +1,7 @@
 #include "linear.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -365,9 +366,22 @@ bool one_hot_rows(const LossProblem<T>& pb, size_t r0, size_t rows, const T* S, 
   return true;
 }
 
+// The fused pass's chunks (chunks_for), handed out in order to whichever part asks.
+struct ChunkQueue {
+  size_t N = 0, B = 1, chunks = 1;
+  std::atomic<size_t> next{0};
+
+  size_t claim() { return next.fetch_add(1, std::memory_order_relaxed); }
+  size_t begin(size_t c) const { return chunk_begin(N, B, c, chunks); }
+};
+
+// Rows [r_begin, r_end) into st.sums. The last block claims the part's next chunk (*claimed; from
+// queue.chunks on, none is left) so that its update can fetch that chunk's first block, as every
+// other block's update fetches the next one.
 template <typename T>
 void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, WeightsView<T> wv,
-                    GradLayout layout, size_t r_begin, size_t r_end, size_t B, PartState<T>& st) {
+                    GradLayout layout, size_t r_begin, size_t r_end, size_t B, PartState<T>& st,
+                    ChunkQueue& queue, size_t* claimed) {
   const size_t D = pb.D, K = pb.K;
   double* sums = st.sums;
   double* dW = sums + 2;
@@ -413,15 +427,23 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
     }
     kern.add_columns(G, rows, K, db);
     // The part's next block, fetched into L2 while this update computes.
-    const size_t next_rows = std::min(B, r_end - r0 - rows);
-    kern.grad_update(Xb, rows, D, G, K, acc, ld, layout, Xb + rows * D, next_rows);
+    const T* next = Xb + rows * D;
+    size_t next_rows = std::min(B, r_end - r0 - rows);
+    if (next_rows == 0) {
+      *claimed = queue.claim();
+      if (*claimed < queue.chunks) {
+        next = pb.X + queue.begin(*claimed) * D;
+        next_rows = std::min(B, queue.begin(*claimed + 1) - queue.begin(*claimed));
+      }
+    }
+    kern.grad_update(Xb, rows, D, G, K, acc, ld, layout, next, next_rows);
     since_flush += rows;
     if (since_flush >= flush_every) {
       flush<true>(kern, acc, layout, D, K, ld, dW);
       since_flush = 0;
     }
   }
-  if (since_flush) flush<false>(kern, acc, layout, D, K, ld, dW);
+  if (since_flush) flush<true>(kern, acc, layout, D, K, ld, dW);  // zero again for the part's next chunk
   sums[0] = loss_sum;
   sums[1] = weight_sum;
 }
@@ -447,14 +469,49 @@ size_t block_rows(size_t D, size_t K, size_t elem_size) {
   return K >= 32 ? (b + 11) / 12 * 12 : b / 4 * 4;
 }
 
+// Chunks of the fused pass's rows for `parts` threads: each chunk keeps its own float64 sums,
+// the threads take chunks in turn as they finish the last (the call's end waits for one chunk at
+// most), and the sums are added in chunk order afterwards, so the result depends on the shape and
+// the part count only, never on which thread took which chunk. A part per thread, as this pass
+// had, ended as late as its slowest core: on this project's shared 2-core Zen 4 host one part of
+// mnist float32 took 13.4–15.1 ms where the other took 10.5–11.9, call after call (a timing probe,
+// not committed); the call lasted the longer one. Bounded by: kChunksPerPart per part (the later a
+// chunk, the shorter the wait at the end); and kSumsWork multiply-adds per element of a chunk's
+// sums (loss_sums_size), since each chunk zeroes its sums, flushes into them cold and adds them
+// into the total at the end: cifar's 30,732 sums in 18 chunks took 1.05× the time of two parts,
+// so cifar keeps one chunk per part; mnist (7,852 sums) gets 14.
+constexpr size_t kChunksPerPart = 16;
+constexpr size_t kSumsWork = 4096;
+
+size_t chunks_for(size_t N, size_t D, size_t K, size_t B, size_t parts) {
+  if (parts <= 1) return 1;
+  const double work = static_cast<double>(N) * static_cast<double>(D) * static_cast<double>(K);
+  const double per_chunk = double(kSumsWork) * static_cast<double>(loss_sums_size(D, K));
+  const size_t by_work = static_cast<size_t>(std::min(1e9, work / per_chunk));
+  const size_t by_blocks = (N + B - 1) / B;
+  return std::max(parts, std::min({parts * kChunksPerPart, by_work, by_blocks}));
+}
+
+// Whole blocks of B rows (only the last chunk's last block may be short): a short block in every
+// chunk ran its register tiles on a few rows, at a fraction of their speed (cifar, 24-row blocks).
+// With fewer blocks than chunks (few rows, wide D×K), the rows evenly, so that every part has some.
+size_t chunk_begin(size_t N, size_t B, size_t c, size_t chunks) {
+  const size_t blocks = (N + B - 1) / B;
+  if (blocks < chunks) return part_begin(N, c, chunks);
+  return std::min(N, B * part_begin(blocks, c, chunks));
+}
+
 template <typename T>
 LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, size_t threads,
                       double* sums) {
   const size_t N = pb.N, D = pb.D, K = pb.K;
   const size_t parts = parts_for(N, D, K, threads);
   const size_t B = block_rows(D, K, sizeof(T));
+  const size_t chunks = chunks_for(N, D, K, B, parts);
   const GradLayout layout = kern.grad_layout(D, K);
-  // Every array of the call, and the parts' states, in one allocation.
+  const size_t n = loss_sums_size(D, K);
+  const size_t n_stride = (n + 7) / 8 * 8;  // each chunk's sums on lines of their own
+  // Every array of the call, the parts' states and the chunks' sums, in one allocation.
   Scratch scratch;
   // Wt and each part's accumulator: K rows ld apart (layout DK uses the first D×K elements).
   const size_t ld = kd_stride<T>(D);
@@ -462,15 +519,16 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   const size_t ldw = weight_stride(kern, K);
   const size_t w_at = scratch.reserve<T>(ldw == K ? 0 : D * ldw + kWtSlack<T>);
   const size_t states_at = scratch.reserve<PartState<T>>(parts);
+  const size_t sums_at = scratch.reserve<double>(chunks * n_stride);
+  const size_t outcomes_at = scratch.reserve<LossOutcome>(chunks);
   struct Offsets {
-    size_t S, G, M, acc, sums, t, Z, inv, ey;
+    size_t S, G, M, acc, t, Z, inv, ey;
   };
   auto reserve_part = [&] {
     return Offsets{scratch.reserve<T>(B * K),      scratch.reserve<T>(B * K),
                    scratch.reserve<T>(B),          scratch.reserve<T>(K * ld),
-                   scratch.reserve<double>(loss_sums_size(D, K)), scratch.reserve<double>(K),
-                   scratch.reserve<double>(B),     scratch.reserve<double>(B),
-                   scratch.reserve<double>(B)};
+                   scratch.reserve<double>(K),     scratch.reserve<double>(B),
+                   scratch.reserve<double>(B),     scratch.reserve<double>(B)};
   };
   const Offsets first = reserve_part();
   const size_t part_bytes = parts > 1 ? reserve_part().S - first.S : 0;
@@ -480,6 +538,8 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   transpose(pb.W, D, K, Wt, ld);
   const WeightsView<T> wv{weights_at(pb.W, D, K, ldw, scratch.at<T>(w_at)), Wt, D, K, ldw, ld};
   PartState<T>* states = scratch.at<PartState<T>>(states_at);
+  double* chunk_sums = scratch.at<double>(sums_at);
+  LossOutcome* outcomes = scratch.at<LossOutcome>(outcomes_at);
   for (size_t p = 0; p < parts; ++p) {
     const size_t shift = p * part_bytes;
     PartState<T>& st = *new (&states[p]) PartState<T>();
@@ -487,27 +547,39 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
     st.G = scratch.at<T>(first.G + shift);
     st.M = scratch.at<T>(first.M + shift);
     st.acc = scratch.at<T>(first.acc + shift);
-    st.sums = scratch.at<double>(first.sums + shift);
     st.t = scratch.at<double>(first.t + shift);
     st.Z = scratch.at<double>(first.Z + shift);
     st.inv = scratch.at<double>(first.inv + shift);
     st.ey = scratch.at<double>(first.ey + shift);
     std::memset(st.acc, 0, sizeof(T) * K * ld);
-    std::memset(st.sums, 0, sizeof(double) * loss_sums_size(D, K));
   }
+  ChunkQueue queue;
+  queue.N = N;
+  queue.B = B;
+  queue.chunks = chunks;
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
-    loss_grad_part(kern, pb, wv, layout, part_begin(N, p, parts), part_begin(N, p + 1, parts), B,
-                   states[p]);
+    PartState<T>& st = states[p];
+    size_t c = queue.claim();
+    while (c < chunks) {
+      st.sums = chunk_sums + c * n_stride;
+      std::memset(st.sums, 0, sizeof(double) * n);
+      st.outcome = {};
+      size_t claimed = SIZE_MAX;  // set by the chunk's last block
+      loss_grad_part(kern, pb, wv, layout, queue.begin(c), queue.begin(c + 1), B, st, queue, &claimed);
+      new (&outcomes[c]) LossOutcome(st.outcome);
+      // A failed chunk stops before its last block (and leaves the part's accumulator dirty: the
+      // call then fails, with the first failing chunk's row, and no sums are used).
+      c = claimed != SIZE_MAX ? claimed : queue.claim();
+    }
   });
-  // The first failing row of the batch: parts cover increasing row ranges.
-  for (size_t p = 0; p < parts; ++p)
-    if (states[p].outcome.status != LossStatus::ok) return states[p].outcome;
-  // Fixed summation order (part 0, 1, ...) keeps results bitwise reproducible per thread count.
-  // Layout KD's parts hold their gradient sums K×D (see flush): transposed into dW's D×K here.
-  const size_t n = loss_sums_size(D, K);
-  double* total = states[0].sums;
-  for (size_t p = 1; p < parts; ++p)
-    for (size_t j = 0; j < n; ++j) total[j] += states[p].sums[j];
+  // The first failing row of the batch: chunks cover increasing row ranges.
+  for (size_t c = 0; c < chunks; ++c)
+    if (outcomes[c].status != LossStatus::ok) return outcomes[c];
+  // Fixed summation order (chunk 0, 1, ...) keeps results bitwise reproducible per thread count.
+  // Layout KD's chunks hold their gradient sums K×D (see flush): transposed into dW's D×K here.
+  double* total = chunk_sums;
+  for (size_t c = 1; c < chunks; ++c)
+    for (size_t j = 0; j < n; ++j) total[j] += chunk_sums[c * n_stride + j];
   if (layout == GradLayout::KD) {
     // dW's D×K straight from the K×D sums; the loss, the weight and db copied as they are.
     std::memcpy(sums, total, sizeof(double) * 2);

@@ -79,4 +79,10 @@ size_t parts_for(size_t N, size_t D, size_t K, size_t threads);
 // Rows per block of the fused pass for this shape and element size.
 size_t block_rows(size_t D, size_t K, size_t elem_size);
 
+// The fused pass's chunks for `parts` parts (B = block_rows): each keeps its own sums, the parts take
+// them in turn, and the sums are added in chunk order, so the result depends on the shape and the
+// part count only. Chunk c is the rows [chunk_begin(c), chunk_begin(c + 1)), whole blocks of B.
+size_t chunks_for(size_t N, size_t D, size_t K, size_t B, size_t parts);
+size_t chunk_begin(size_t N, size_t B, size_t c, size_t chunks);
+
 }  // namespace softmax_simd

@@ -36,6 +36,42 @@ describe.each(['float32', 'float64'] as const)('thread counts (%s)', (dtype) => 
   });
 });
 
+describe.each(['float32', 'float64'] as const)('more chunks than threads (%s)', (dtype) => {
+  // Many rows of a small D×K: the addon splits them into more chunks than threads (19 here, each
+  // with its own sums: native/linear.cpp chunks_for), taken by whichever thread is free first, and
+  // adds the chunks' sums in chunk order: the bits must not depend on which thread took which.
+  const N = 100000;
+  const { X, W, b, y } = data(dtype, N, 8, 2, 41);
+  const want = reference.lossAndGradients(X, y, W, b);
+  const tol = lossTolerances(dtype, X, W, b, 0);
+
+  test.each([2, 3, 7])('threads = %i matches the reference, and 5 calls give the same bits', (threads) => {
+    const r = lossAndGradients(X, y, W, b, { threads });
+    expect(Math.abs(r.loss - want.loss)).toBeLessThanOrEqual(tol.loss);
+    expectAllClose(r.dW.data, want.dW.data, tol.dW, 'dW');
+    expectAllClose(r.db!, want.db!, tol.db, 'db');
+    for (let call = 0; call < 4; call++) {
+      const again = lossAndGradients(X, y, W, b, { threads });
+      expect(Object.is(again.loss, r.loss)).toBe(true);
+      expect(bitwiseEqual(again.dW.data, r.dW.data)).toBe(true);
+      expect(bitwiseEqual(again.db!, r.db!)).toBe(true);
+    }
+  });
+
+  test('of two non-finite rows in different chunks, the error names the first', async () => {
+    const values = X.data.slice();
+    values[(N - 5) * 8] = Infinity;
+    values[Math.floor(N / 3) * 8 + 3] = NaN;
+    const bad = { ...X, data: values };
+    for (const threads of [2, 3]) {
+      expect(() => lossAndGradients(bad, y, W, b, { threads })).toThrow(
+        expect.objectContaining({ code: 'ERR_NON_FINITE', message: expect.stringContaining(`row ${Math.floor(N / 3)} of X`) }),
+      );
+      await expect(lossAndGradientsAsync(bad, y, W, b, { threads })).rejects.toMatchObject({ code: 'ERR_NON_FINITE', message: expect.stringContaining(`row ${Math.floor(N / 3)} of X`) });
+    }
+  });
+});
+
 test('50 async calls in flight at once, each with its own right answer', async () => {
   // Each above the addon's inline limit (65,536 multiply-adds, below): all 50 go through its queue.
   const problems = Array.from({ length: 50 }, (_, i) => data(i % 2 ? 'float32' : 'float64', 1000 + i * 7, 40 + (i % 5), 2 + (i % 7), 1000 + i));

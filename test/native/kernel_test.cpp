@@ -611,6 +611,70 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
 }
 
 // ------------------------------------------------------------------------------------------------
+// The fused pass's chunks (chunks_for): with more chunks than parts, the threads take chunks in
+// whatever order they finish, and the result must still be the chunks' own passes added in chunk
+// order, bitwise, call after call; a bad label in a later chunk must not hide one in an earlier one.
+// ------------------------------------------------------------------------------------------------
+template <typename T>
+void test_chunks(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
+  const size_t mnist_B = block_rows(784, 10, sizeof(T));
+  report(chunks_for(60000, 784, 10, mnist_B, 1) == 1 && chunks_for(60000, 784, 10, mnist_B, 2) == 14 &&
+             chunks_for(10000, 3072, 10, block_rows(3072, 10, sizeof(T)), 2) == 2 &&
+             chunks_for(4096, 512, 1000, block_rows(512, 1000, sizeof(T)), 2) == 2,
+         fmt("%s chunks_for_%s: mnist 1 and 14, cifar 2, wideK 2 (one and two parts)", isa, dname<T>()));
+  // Few rows of a wide D×K: fewer blocks than parts, and every part still gets rows.
+  const size_t wide_B = block_rows(3072, 1000, sizeof(T));
+  report(chunk_begin(8, wide_B, 1, 2) == 4 && chunk_begin(8, wide_B, 2, 2) == 8,
+         fmt("%s chunk_begin_%s: 8 rows of one block split 4 + 4", isa, dname<T>()));
+  const size_t N = 100000, D = 8, K = 2;
+  Model<T> m(N, D, K, 1, 1.0, rng);
+  LossProblem<T> pb;
+  pb.X = m.X.p;
+  pb.N = N;
+  pb.D = D;
+  pb.K = K;
+  pb.W = m.W.p;
+  pb.b = m.b.p;
+  pb.labels = m.y.p;
+  const size_t B = block_rows(D, K, sizeof(T));
+  const size_t n = loss_sums_size(D, K);
+  for (size_t threads : {size_t(2), size_t(3)}) {
+    const size_t chunks = chunks_for(N, D, K, B, parts_for(N, D, K, threads));
+    std::vector<double> want(n, 0.0), part(n);
+    bool whole = chunk_begin(N, B, 0, chunks) == 0 && chunk_begin(N, B, chunks, chunks) == N;
+    for (size_t c = 0; c < chunks; ++c) {
+      const size_t a = chunk_begin(N, B, c, chunks), z = chunk_begin(N, B, c + 1, chunks);
+      whole = whole && a % B == 0 && z > a;
+      LossProblem<T> sub = pb;
+      sub.X = pb.X + a * D;
+      sub.N = z - a;
+      sub.labels = pb.labels + a;
+      whole = whole && loss_grad(kern, sub, 1, part.data()).status == LossStatus::ok;
+      for (size_t j = 0; j < n; ++j) want[j] += part[j];
+    }
+    bool same = true;
+    for (int call = 0; call < 4; ++call) {
+      std::vector<double> got(n);
+      same = same && loss_grad(kern, pb, threads, got.data()).status == LossStatus::ok &&
+             std::memcmp(got.data(), want.data(), n * sizeof(double)) == 0;
+    }
+    report(chunks > threads && whole && same,
+           fmt("%s loss_grad_%s N=%zu D=%zu K=%zu threads=%zu: %zu chunks of whole blocks, 4 calls bitwise the "
+               "chunks' passes added in order", isa, dname<T>(), N, D, K, threads, chunks));
+    const int32_t y_early = m.y[N / 3], y_late = m.y[N - 5];
+    m.y[N / 3] = static_cast<int32_t>(K);
+    m.y[N - 5] = -1;
+    std::vector<double> untouched(n, 7.0);
+    const LossOutcome bad = loss_grad(kern, pb, threads, untouched.data());
+    report(bad.status == LossStatus::bad_label && bad.row == N / 3 && untouched[0] == 7.0 && untouched[n - 1] == 7.0,
+           fmt("%s loss_grad_%s threads=%zu: the first bad label (row %zu) of two in different chunks: row %zu", isa,
+               dname<T>(), threads, N / 3, bad.row));
+    m.y[N / 3] = y_early;
+    m.y[N - 5] = y_late;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 // add_to_sums (kernels.hpp), where the ISA has it: out[i] + double(a[i]) by one addition each, the
 // bits of the plain loop, a[i] zeroed with clear and untouched without. The arrays end their
 // allocations, so under ASan an over-read or over-write by a full-width step or a scalar tail
@@ -1032,6 +1096,7 @@ void run_dtype(const char* isa, const KernelSet& ks, uint64_t seed) {
   const bool x86_simd = std::strcmp(isa, "avx2") == 0 || std::strcmp(isa, "avx512") == 0;
   report((kern.add_to_sums != nullptr) == (x86_simd && sizeof(T) == 4),
          fmt("%s table of %s has add_to_sums: %d", isa, dname<T>(), int(kern.add_to_sums != nullptr)));
+  test_chunks<T>(isa, kern, rng);
   if (&kern == &ref) {
     // The scalar table is the reference of every comparison below; against itself they would
     // check nothing (and took half of this program's time, most of CI's NEON stage under qemu).
