@@ -479,17 +479,21 @@ size_t block_rows(size_t D, size_t K, size_t elem_size) {
 // chunk, the shorter the wait at the end); and kSumsWork multiply-adds per element of a chunk's
 // sums (loss_sums_size), since each chunk zeroes its sums, flushes into them cold and adds them
 // into the total at the end: cifar's 30,732 sums in 18 chunks took 1.05× the time of two parts,
-// so cifar keeps one chunk per part; mnist (7,852 sums) gets 14.
+// so cifar keeps one chunk per part; mnist (7,852 sums) gets 14. And kChunkSumsBytes of sums in
+// all, beyond the part count's (one chunk per part, as before chunks), so that memory stays
+// bounded for large N·D·K with a wide D×K.
 constexpr size_t kChunksPerPart = 16;
 constexpr size_t kSumsWork = 4096;
+constexpr size_t kChunkSumsBytes = size_t(16) << 20;
 
 size_t chunks_for(size_t N, size_t D, size_t K, size_t B, size_t parts) {
   if (parts <= 1) return 1;
   const double work = static_cast<double>(N) * static_cast<double>(D) * static_cast<double>(K);
   const double per_chunk = double(kSumsWork) * static_cast<double>(loss_sums_size(D, K));
   const size_t by_work = static_cast<size_t>(std::min(1e9, work / per_chunk));
+  const size_t by_memory = kChunkSumsBytes / (sizeof(double) * loss_sums_size(D, K));
   const size_t by_blocks = (N + B - 1) / B;
-  return std::max(parts, std::min({parts * kChunksPerPart, by_work, by_blocks}));
+  return std::max(parts, std::min({parts * kChunksPerPart, by_work, by_memory, by_blocks}));
 }
 
 // Whole blocks of B rows (only the last chunk's last block may be short): a short block in every
@@ -557,18 +561,27 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   queue.N = N;
   queue.B = B;
   queue.chunks = chunks;
+  // The first chunk known to have failed: later chunks cannot change the outcome and are skipped.
+  std::atomic<size_t> first_failed{SIZE_MAX};
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     PartState<T>& st = states[p];
     size_t c = queue.claim();
     while (c < chunks) {
-      st.sums = chunk_sums + c * n_stride;
-      std::memset(st.sums, 0, sizeof(double) * n);
       st.outcome = {};
       size_t claimed = SIZE_MAX;  // set by the chunk's last block
-      loss_grad_part(kern, pb, wv, layout, queue.begin(c), queue.begin(c + 1), B, st, queue, &claimed);
+      if (c < first_failed.load(std::memory_order_relaxed)) {
+        st.sums = chunk_sums + c * n_stride;
+        std::memset(st.sums, 0, sizeof(double) * n);
+        loss_grad_part(kern, pb, wv, layout, queue.begin(c), queue.begin(c + 1), B, st, queue, &claimed);
+      }
       new (&outcomes[c]) LossOutcome(st.outcome);
-      // A failed chunk stops before its last block (and leaves the part's accumulator dirty: the
-      // call then fails, with the first failing chunk's row, and no sums are used).
+      if (st.outcome.status != LossStatus::ok) {
+        size_t seen = first_failed.load(std::memory_order_relaxed);
+        while (c < seen && !first_failed.compare_exchange_weak(seen, c, std::memory_order_relaxed)) {
+        }
+      }
+      // A failed chunk returns before its last block claims (and leaves the part's accumulator
+      // dirty: the call then fails, with the first failing chunk's row, and no sums are used).
       c = claimed != SIZE_MAX ? claimed : queue.claim();
     }
   });

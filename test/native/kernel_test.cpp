@@ -616,17 +616,7 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
 // order, bitwise, call after call; a bad label in a later chunk must not hide one in an earlier one.
 // ------------------------------------------------------------------------------------------------
 template <typename T>
-void test_chunks(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
-  const size_t mnist_B = block_rows(784, 10, sizeof(T));
-  report(chunks_for(60000, 784, 10, mnist_B, 1) == 1 && chunks_for(60000, 784, 10, mnist_B, 2) == 14 &&
-             chunks_for(10000, 3072, 10, block_rows(3072, 10, sizeof(T)), 2) == 2 &&
-             chunks_for(4096, 512, 1000, block_rows(512, 1000, sizeof(T)), 2) == 2,
-         fmt("%s chunks_for_%s: mnist 1 and 14, cifar 2, wideK 2 (one and two parts)", isa, dname<T>()));
-  // Few rows of a wide D×K: fewer blocks than parts, and every part still gets rows.
-  const size_t wide_B = block_rows(3072, 1000, sizeof(T));
-  report(chunk_begin(8, wide_B, 1, 2) == 4 && chunk_begin(8, wide_B, 2, 2) == 8,
-         fmt("%s chunk_begin_%s: 8 rows of one block split 4 + 4", isa, dname<T>()));
-  const size_t N = 100000, D = 8, K = 2;
+void test_chunks_of(const char* isa, const LinearKernels<T>& kern, Rng& rng, size_t N, size_t D, size_t K) {
   Model<T> m(N, D, K, 1, 1.0, rng);
   LossProblem<T> pb;
   pb.X = m.X.p;
@@ -640,7 +630,7 @@ void test_chunks(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
   const size_t n = loss_sums_size(D, K);
   for (size_t threads : {size_t(2), size_t(3)}) {
     const size_t chunks = chunks_for(N, D, K, B, parts_for(N, D, K, threads));
-    std::vector<double> want(n, 0.0), part(n);
+    std::vector<double> want(n), part(n);
     bool whole = chunk_begin(N, B, 0, chunks) == 0 && chunk_begin(N, B, chunks, chunks) == N;
     for (size_t c = 0; c < chunks; ++c) {
       const size_t a = chunk_begin(N, B, c, chunks), z = chunk_begin(N, B, c + 1, chunks);
@@ -650,7 +640,7 @@ void test_chunks(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
       sub.N = z - a;
       sub.labels = pb.labels + a;
       whole = whole && loss_grad(kern, sub, 1, part.data()).status == LossStatus::ok;
-      for (size_t j = 0; j < n; ++j) want[j] += part[j];
+      for (size_t j = 0; j < n; ++j) want[j] = c == 0 ? part[j] : want[j] + part[j];
     }
     bool same = true;
     for (int call = 0; call < 4; ++call) {
@@ -672,6 +662,28 @@ void test_chunks(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
     m.y[N / 3] = y_early;
     m.y[N - 5] = y_late;
   }
+}
+
+template <typename T>
+void test_chunks(const char* isa, const LinearKernels<T>& kern, Rng& rng) {
+  const size_t mnist_B = block_rows(784, 10, sizeof(T));
+  report(chunks_for(60000, 784, 10, mnist_B, 1) == 1 && chunks_for(60000, 784, 10, mnist_B, 2) == 14 &&
+             chunks_for(10000, 3072, 10, block_rows(3072, 10, sizeof(T)), 2) == 2 &&
+             chunks_for(4096, 512, 1000, block_rows(512, 1000, sizeof(T)), 2) == 2,
+         fmt("%s chunks_for_%s: mnist 1 and 14, cifar 2, wideK 2 (one and two parts)", isa, dname<T>()));
+  // Few rows of a wide D×K: fewer blocks than parts, and every part still gets rows.
+  const size_t wide_B = block_rows(3072, 1000, sizeof(T));
+  report(chunk_begin(8, wide_B, 1, 2) == 4 && chunk_begin(8, wide_B, 2, 2) == 8,
+         fmt("%s chunk_begin_%s: 8 rows of one block split 4 + 4", isa, dname<T>()));
+  // D = 8: 256-row blocks; D = 400 (float32 only, the dtype with a flush schedule): 200-row
+  // blocks, so the float32 accumulator's flush every 256 rows falls inside blocks, and a chunk
+  // must start its schedule afresh.
+  struct Shape {
+    size_t N, D, K;
+  };
+  std::vector<Shape> shapes = {{100000, 8, 2}};
+  if (sizeof(T) == 4) shapes.push_back({21000, 400, 2});  // 5 chunks of 21 blocks: 200 rows not yet flushed at each end
+  for (const Shape& shape : shapes) test_chunks_of<T>(isa, kern, rng, shape.N, shape.D, shape.K);
 }
 
 // ------------------------------------------------------------------------------------------------
