@@ -604,6 +604,29 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   return {};
 }
 
+// The blocks of a per-row pass (scores, predict) on `parts` threads: the rows in chunks of whole
+// blocks (up to kChunksPerPart per part) that the parts take as they finish, as the fused pass's
+// chunks; each row's result is its own, so any order gives the same bits. block(part, r0, rows,
+// next_rows) runs rows [r0, r0 + rows); the part runs next_rows rows from r0 + rows next (0 at the
+// end of a chunk), for the kernels to fetch ahead.
+template <typename Block>
+void for_each_block(size_t N, size_t B, size_t parts, const Block& block) {
+  const size_t chunks = parts <= 1 ? 1 : std::max(parts, std::min(parts * kChunksPerPart, (N + B - 1) / B));
+  ChunkQueue queue;
+  queue.N = N;
+  queue.B = B;
+  queue.chunks = chunks;
+  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
+    for (size_t c = queue.claim(); c < chunks; c = queue.claim()) {
+      const size_t r_end = queue.begin(c + 1);
+      for (size_t r0 = queue.begin(c); r0 < r_end; r0 += B) {
+        const size_t rows = std::min(B, r_end - r0);
+        block(p, r0, rows, std::min(B, r_end - r0 - rows));
+      }
+    }
+  });
+}
+
 template <typename T>
 bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const T* W, size_t K,
             const T* b, T* S, size_t threads) {
@@ -615,12 +638,8 @@ bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const 
   // reads each block of X from cache, not from memory once per tile.
   const size_t B = block_rows(D, K, sizeof(T));
   advise_huge_pages(S, N * K * sizeof(T));
-  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
-    const size_t r_begin = part_begin(N, p, parts), r_end = part_begin(N, p + 1, parts);
-    for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
-      const size_t rows = std::min(B, r_end - r0);
-      kern.scores(X + r0 * D, rows, wv, b, S + r0 * K, X + (r0 + rows) * D, std::min(B, r_end - r0 - rows));
-    }
+  for_each_block(N, B, parts, [&](size_t, size_t r0, size_t rows, size_t next_rows) {
+    kern.scores(X + r0 * D, rows, wv, b, S + r0 * K, X + (r0 + rows) * D, next_rows);
   });
   return true;
 }
@@ -673,20 +692,16 @@ bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const
     s = try_alloc<T>(B * K);
     if (!s) return false;
   }
-  ThreadPool::instance().parallel_for(parts, [&](size_t p) {
-    const size_t r_begin = part_begin(N, p, parts), r_end = part_begin(N, p + 1, parts);
+  for_each_block(N, B, parts, [&](size_t p, size_t r0, size_t rows, size_t next_rows) {
     T* S = scratch[p].get();
-    for (size_t r0 = r_begin; r0 < r_end; r0 += B) {
-      const size_t rows = std::min(B, r_end - r0);
-      kern.scores(X + r0 * D, rows, wv, b, S, X + (r0 + rows) * D, std::min(B, r_end - r0 - rows));
-      for (size_t r = 0; r < rows; ++r) {
-        const T* s = S + r * K;
-        size_t best = 0;
-        // Strict > keeps the lowest index on ties; a NaN compares false and never wins.
-        for (size_t c = 1; c < K; ++c)
-          if (s[c] > s[best] || (std::isnan(s[best]) && !std::isnan(s[c]))) best = c;
-        out[r0 + r] = static_cast<int32_t>(best);
-      }
+    kern.scores(X + r0 * D, rows, wv, b, S, X + (r0 + rows) * D, next_rows);
+    for (size_t r = 0; r < rows; ++r) {
+      const T* s = S + r * K;
+      size_t best = 0;
+      // Strict > keeps the lowest index on ties; a NaN compares false and never wins.
+      for (size_t c = 1; c < K; ++c)
+        if (s[c] > s[best] || (std::isnan(s[best]) && !std::isnan(s[c]))) best = c;
+      out[r0 + r] = static_cast<int32_t>(best);
     }
   });
   return true;
