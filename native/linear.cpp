@@ -214,9 +214,9 @@ void add_run(double* out, T* a, size_t n) {
   }
 }
 
-// The part's float64 gradient sums += acc, in acc's own layout: for layout KD the part keeps its
+// A chunk's float64 gradient sums += acc, in acc's own layout: for layout KD a chunk keeps its
 // sums K×D (class rows D apart), and loss_grad puts them in dW's D×K order once, as it adds the
-// parts. The float32 pass flushes every 256 rows; flushed into D×K, each element went a stride of K
+// chunks. The float32 pass flushes every 256 rows; flushed into D×K, each element went a stride of K
 // doubles away, one by one, and that flush took 5–7% of mnist float32's time (perf, cpu-clock
 // samples of perf_probe: 1.25% of all samples against 22% in the float32 pass); now 0.6% against
 // 20%. Measured side by side (bench/ab.cjs, one thread, avx512, Zen 4, same bits): see the commit.
@@ -366,7 +366,8 @@ bool one_hot_rows(const LossProblem<T>& pb, size_t r0, size_t rows, const T* S, 
   return true;
 }
 
-// The fused pass's chunks (chunks_for), handed out in order to whichever part asks.
+// Chunks of rows (chunks_for for the fused pass, for_each_block's for scores and predict), handed
+// out in order to whichever part asks.
 struct ChunkQueue {
   size_t N = 0, B = 1, chunks = 1;
   std::atomic<size_t> next{0};
@@ -607,8 +608,9 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
 // The blocks of a per-row pass (scores, predict) on `parts` threads: the rows in chunks of whole
 // blocks (up to kChunksPerPart per part) that the parts take as they finish, as the fused pass's
 // chunks; each row's result is its own, so any order gives the same bits. block(part, r0, rows,
-// next_rows) runs rows [r0, r0 + rows); the part runs next_rows rows from r0 + rows next (0 at the
-// end of a chunk), for the kernels to fetch ahead.
+// next, next_rows) runs rows [r0, r0 + rows); the part runs next_rows rows from row `next` after it
+// (the chunk's next block, or the first block of the chunk its last block claims), for the kernels
+// to fetch ahead.
 template <typename Block>
 void for_each_block(size_t N, size_t B, size_t parts, const Block& block) {
   const size_t chunks = parts <= 1 ? 1 : std::max(parts, std::min(parts * kChunksPerPart, (N + B - 1) / B));
@@ -617,12 +619,23 @@ void for_each_block(size_t N, size_t B, size_t parts, const Block& block) {
   queue.B = B;
   queue.chunks = chunks;
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
-    for (size_t c = queue.claim(); c < chunks; c = queue.claim()) {
+    size_t c = queue.claim();
+    while (c < chunks) {
       const size_t r_end = queue.begin(c + 1);
+      size_t claimed = SIZE_MAX;
       for (size_t r0 = queue.begin(c); r0 < r_end; r0 += B) {
         const size_t rows = std::min(B, r_end - r0);
-        block(p, r0, rows, std::min(B, r_end - r0 - rows));
+        size_t next = r0 + rows, next_rows = std::min(B, r_end - next);
+        if (next_rows == 0) {
+          claimed = queue.claim();
+          if (claimed < chunks) {
+            next = queue.begin(claimed);
+            next_rows = std::min(B, queue.begin(claimed + 1) - next);
+          }
+        }
+        block(p, r0, rows, next, next_rows);
       }
+      c = claimed != SIZE_MAX ? claimed : queue.claim();
     }
   });
 }
@@ -638,8 +651,8 @@ bool scores(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const 
   // reads each block of X from cache, not from memory once per tile.
   const size_t B = block_rows(D, K, sizeof(T));
   advise_huge_pages(S, N * K * sizeof(T));
-  for_each_block(N, B, parts, [&](size_t, size_t r0, size_t rows, size_t next_rows) {
-    kern.scores(X + r0 * D, rows, wv, b, S + r0 * K, X + (r0 + rows) * D, next_rows);
+  for_each_block(N, B, parts, [&](size_t, size_t r0, size_t rows, size_t next, size_t next_rows) {
+    kern.scores(X + r0 * D, rows, wv, b, S + r0 * K, X + next * D, next_rows);
   });
   return true;
 }
@@ -692,9 +705,9 @@ bool predict(const LinearKernels<T>& kern, const T* X, size_t N, size_t D, const
     s = try_alloc<T>(B * K);
     if (!s) return false;
   }
-  for_each_block(N, B, parts, [&](size_t p, size_t r0, size_t rows, size_t next_rows) {
+  for_each_block(N, B, parts, [&](size_t p, size_t r0, size_t rows, size_t next, size_t next_rows) {
     T* S = scratch[p].get();
-    kern.scores(X + r0 * D, rows, wv, b, S, X + (r0 + rows) * D, next_rows);
+    kern.scores(X + r0 * D, rows, wv, b, S, X + next * D, next_rows);
     for (size_t r = 0; r < rows; ++r) {
       const T* s = S + r * K;
       size_t best = 0;

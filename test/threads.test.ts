@@ -72,6 +72,22 @@ describe.each(['float32', 'float64'] as const)('more chunks than threads (%s)', 
   });
 });
 
+test('few rows of a wide D×K (fewer blocks than threads): the rows still split, every thread count gives the same scores and labels', () => {
+  // 8 rows of 3072 × 1000: one block (native/linear.cpp chunk_begin then splits the rows evenly).
+  const { X, W, b, y } = data('float32', 8, 3072, 1000, 43);
+  const S1 = scores(X, W, b, { threads: 1 }).data;
+  const P1 = predict(X, W, b, { threads: 1 });
+  for (const threads of [2, 3]) {
+    expect(bitwiseEqual(scores(X, W, b, { threads }).data, S1)).toBe(true);
+    expect(bitwiseEqual(predict(X, W, b, { threads }), P1)).toBe(true);
+  }
+  const one = lossAndGradients(X, y, W, b, { threads: 1 });
+  const two = lossAndGradients(X, y, W, b, { threads: 2 });
+  const tol = lossTolerances('float32', X, W, b, 0);
+  expect(Math.abs(two.loss - one.loss)).toBeLessThanOrEqual(tol.loss);
+  expectAllClose(two.dW.data, one.dW.data, tol.dW, 'dW');
+});
+
 test('50 async calls in flight at once, each with its own right answer', async () => {
   // Each above the addon's inline limit (65,536 multiply-adds, below): all 50 go through its queue.
   const problems = Array.from({ length: 50 }, (_, i) => data(i % 2 ? 'float32' : 'float64', 1000 + i * 7, 40 + (i % 5), 2 + (i % 7), 1000 + i));
