@@ -374,11 +374,36 @@ struct ChunkQueue {
 
   size_t claim() { return next.fetch_add(1, std::memory_order_relaxed); }
   size_t begin(size_t c) const { return chunk_begin(N, B, c, chunks); }
+
+  // For one part: chunk(c, &claimed) for every chunk it claims. A chunk's last block may claim the
+  // part's next chunk itself (claimed, see next_block); otherwise the next is claimed here.
+  template <typename Chunk>
+  void run(const Chunk& chunk) {
+    for (size_t c = claim(); c < chunks;) {
+      size_t claimed = SIZE_MAX;
+      chunk(c, &claimed);
+      c = claimed != SIZE_MAX ? claimed : claim();
+    }
+  }
+
+  // The rows the part runs after a block that ends at row r of a chunk ending at r_end, for the
+  // kernels to fetch ahead: the chunk's next block, or after its last block the first block of the
+  // part's next chunk, claimed now (*claimed; from `chunks` on, none is left). Returns the first
+  // such row; *rows is how many (0: none).
+  size_t next_block(size_t r, size_t r_end, size_t* claimed, size_t* rows) {
+    *rows = std::min(B, r_end - r);
+    if (*rows != 0) return r;
+    *claimed = claim();
+    if (*claimed >= chunks) return r;
+    const size_t at = begin(*claimed);
+    *rows = std::min(B, begin(*claimed + 1) - at);
+    return at;
+  }
 };
 
-// Rows [r_begin, r_end) into st.sums. The last block claims the part's next chunk (*claimed; from
-// queue.chunks on, none is left) so that its update can fetch that chunk's first block, as every
-// other block's update fetches the next one.
+// Rows [r_begin, r_end) into st.sums. The last block claims the part's next chunk (*claimed; see
+// ChunkQueue::next_block) so that its update can fetch that chunk's first block, as every other
+// block's update fetches the next one.
 template <typename T>
 void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, WeightsView<T> wv,
                     GradLayout layout, size_t r_begin, size_t r_end, size_t B, PartState<T>& st,
@@ -428,16 +453,9 @@ void loss_grad_part(const LinearKernels<T>& kern, const LossProblem<T>& pb, Weig
     }
     kern.add_columns(G, rows, K, db);
     // The part's next block, fetched into L2 while this update computes.
-    const T* next = Xb + rows * D;
-    size_t next_rows = std::min(B, r_end - r0 - rows);
-    if (next_rows == 0) {
-      *claimed = queue.claim();
-      if (*claimed < queue.chunks) {
-        next = pb.X + queue.begin(*claimed) * D;
-        next_rows = std::min(B, queue.begin(*claimed + 1) - queue.begin(*claimed));
-      }
-    }
-    kern.grad_update(Xb, rows, D, G, K, acc, ld, layout, next, next_rows);
+    size_t next_rows = 0;
+    const size_t next = queue.next_block(r0 + rows, r_end, claimed, &next_rows);
+    kern.grad_update(Xb, rows, D, G, K, acc, ld, layout, pb.X + next * D, next_rows);
     since_flush += rows;
     if (since_flush >= flush_every) {
       flush<true>(kern, acc, layout, D, K, ld, dW);
@@ -566,14 +584,14 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
   std::atomic<size_t> first_failed{SIZE_MAX};
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
     PartState<T>& st = states[p];
-    size_t c = queue.claim();
-    while (c < chunks) {
+    // A failed chunk returns before its last block claims (and leaves the part's accumulator
+    // dirty: the call then fails, with the first failing chunk's row, and no sums are used).
+    queue.run([&](size_t c, size_t* claimed) {
       st.outcome = {};
-      size_t claimed = SIZE_MAX;  // set by the chunk's last block
       if (c < first_failed.load(std::memory_order_relaxed)) {
         st.sums = chunk_sums + c * n_stride;
         std::memset(st.sums, 0, sizeof(double) * n);
-        loss_grad_part(kern, pb, wv, layout, queue.begin(c), queue.begin(c + 1), B, st, queue, &claimed);
+        loss_grad_part(kern, pb, wv, layout, queue.begin(c), queue.begin(c + 1), B, st, queue, claimed);
       }
       new (&outcomes[c]) LossOutcome(st.outcome);
       if (st.outcome.status != LossStatus::ok) {
@@ -581,10 +599,7 @@ LossOutcome loss_grad(const LinearKernels<T>& kern, const LossProblem<T>& pb, si
         while (c < seen && !first_failed.compare_exchange_weak(seen, c, std::memory_order_relaxed)) {
         }
       }
-      // A failed chunk returns before its last block claims (and leaves the part's accumulator
-      // dirty: the call then fails, with the first failing chunk's row, and no sums are used).
-      c = claimed != SIZE_MAX ? claimed : queue.claim();
-    }
+    });
   });
   // The first failing row of the batch: chunks cover increasing row ranges.
   for (size_t c = 0; c < chunks; ++c)
@@ -619,24 +634,15 @@ void for_each_block(size_t N, size_t B, size_t parts, const Block& block) {
   queue.B = B;
   queue.chunks = chunks;
   ThreadPool::instance().parallel_for(parts, [&](size_t p) {
-    size_t c = queue.claim();
-    while (c < chunks) {
+    queue.run([&](size_t c, size_t* claimed) {
       const size_t r_end = queue.begin(c + 1);
-      size_t claimed = SIZE_MAX;
       for (size_t r0 = queue.begin(c); r0 < r_end; r0 += B) {
         const size_t rows = std::min(B, r_end - r0);
-        size_t next = r0 + rows, next_rows = std::min(B, r_end - next);
-        if (next_rows == 0) {
-          claimed = queue.claim();
-          if (claimed < chunks) {
-            next = queue.begin(claimed);
-            next_rows = std::min(B, queue.begin(claimed + 1) - next);
-          }
-        }
+        size_t next_rows = 0;
+        const size_t next = queue.next_block(r0 + rows, r_end, claimed, &next_rows);
         block(p, r0, rows, next, next_rows);
       }
-      c = claimed != SIZE_MAX ? claimed : queue.claim();
-    }
+    });
   });
 }
 
