@@ -545,6 +545,18 @@ struct Model {
         fmax[r] = std::max(fmax[r], std::fabs(s));
       }
   }
+  // The fused pass's problem over this model's rows and labels.
+  LossProblem<T> problem() const {
+    LossProblem<T> pb;
+    pb.X = X.p;
+    pb.N = N;
+    pb.D = D;
+    pb.K = K;
+    pb.W = W.p;
+    pb.b = b.p;
+    pb.labels = y.p;
+    return pb;
+  }
 };
 
 template <typename T>
@@ -558,14 +570,7 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
         const size_t off = (D + K + N) % 2;
         const double scale = (D % 2) ? 1.0 : 300.0 / std::sqrt(double(D));  // |f| ~ 1e2..1e3 on even D
         Model<T> m(N, D, K, off, scale, rng);
-        LossProblem<T> pb;
-        pb.X = m.X.p;
-        pb.N = N;
-        pb.D = D;
-        pb.K = K;
-        pb.W = m.W.p;
-        pb.b = m.b.p;
-        pb.labels = m.y.p;
+        const LossProblem<T> pb = m.problem();
         for (size_t threads : {size_t(1), size_t(2)}) {
           std::vector<double> s1(loss_sums_size(D, K)), s2(loss_sums_size(D, K));
           const LossOutcome o1 = loss_grad(kern, pb, threads, s1.data());
@@ -618,14 +623,7 @@ void test_loss_grad(const char* isa, const LinearKernels<T>& kern, const LinearK
 template <typename T>
 void test_chunks_of(const char* isa, const LinearKernels<T>& kern, Rng& rng, size_t N, size_t D, size_t K) {
   Model<T> m(N, D, K, 1, 1.0, rng);
-  LossProblem<T> pb;
-  pb.X = m.X.p;
-  pb.N = N;
-  pb.D = D;
-  pb.K = K;
-  pb.W = m.W.p;
-  pb.b = m.b.p;
-  pb.labels = m.y.p;
+  const LossProblem<T> pb = m.problem();
   const size_t B = block_rows(D, K, sizeof(T));
   const size_t n = loss_sums_size(D, K);
   for (size_t threads : {size_t(2), size_t(3)}) {
